@@ -1,0 +1,2 @@
+//! Builds the eBPF object (filled in by the capture work).
+fn main() {}

@@ -1,0 +1,1 @@
+//! Live capture through the eBPF socket filter and its BPF ring buffer.

@@ -1,0 +1,67 @@
+//! Transactions and their Packetbeat 8.x ECS documents.
+//!
+//! A protocol produces a [`Transaction`]: the fields every protocol shares, typed, plus its own fields
+//! as dotted keys. [`envelope`] turns it into the JSON document Packetbeat would publish (`event.*`,
+//! `network.*` with the community id, `source`/`destination`/`client`/`server`, `related.*`, `agent.*`).
+
+pub mod community_id;
+pub mod envelope;
+
+use serde_json::{Map, Value};
+
+use crate::time::Timestamp;
+
+/// `status` of a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Status {
+    /// `"OK"`.
+    #[default]
+    Ok,
+    /// `"Error"`.
+    Error,
+}
+
+impl Status {
+    /// The string Packetbeat writes.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "OK",
+            Self::Error => "Error",
+        }
+    }
+}
+
+/// One request/response pair (either side may be missing), ready to become an event.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Transaction {
+    /// `type`, `network.protocol` and `event.dataset`: `"http"`, `"mysql"`, `"pgsql"`, `"redis"`.
+    pub kind: &'static str,
+    /// `@timestamp`: the request time, or the response time when there is no request.
+    pub ts: Timestamp,
+    /// `event.start`: time of the request's first byte, when there is a request.
+    pub start: Option<Timestamp>,
+    /// `event.end`: time of the response's last byte, when there is a response.
+    pub end: Option<Timestamp>,
+    /// `status`.
+    pub status: Status,
+    /// `source.bytes` / `client.bytes`: request size at the application layer.
+    pub request_bytes: Option<u64>,
+    /// `destination.bytes` / `server.bytes`: response size at the application layer.
+    pub response_bytes: Option<u64>,
+    /// `method`.
+    pub method: Option<String>,
+    /// `query`.
+    pub query: Option<String>,
+    /// `error.message`: one note is written as a string, several as an array.
+    pub notes: Vec<String>,
+    /// `request`: raw request text (with `send_request`).
+    pub request: Option<String>,
+    /// `response`: raw response text (with `send_response`).
+    pub response: Option<String>,
+    /// Protocol fields as dotted keys (`"http.response.status_code"`, `"url.full"`,
+    /// `"destination.domain"`…), expanded into nested objects by the envelope. A value under
+    /// `"related.ip"`, `"related.hosts"` or `"related.user"` must be an array and is merged,
+    /// de-duplicated, with what the envelope computes.
+    pub fields: Map<String, Value>,
+}

@@ -1,0 +1,3 @@
+//! The `packetbeat-agent` command line.
+
+fn main() {}

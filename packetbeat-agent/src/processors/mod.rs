@@ -1,0 +1,1 @@
+//! Event processors configured under `processors:` (libbeat's), applied to each document before output.

@@ -1,0 +1,1 @@
+//! The list of protocols the agent knows.

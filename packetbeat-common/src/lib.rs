@@ -1,0 +1,2 @@
+//! Types shared by the kernel program and the agent.
+#![no_std]
