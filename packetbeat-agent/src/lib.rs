@@ -4,8 +4,15 @@
 //! connection table and TCP reassembly → protocol parser and correlator → ECS event → output.
 
 pub mod capture;
+pub mod cli;
+pub mod config;
 pub mod event;
+pub mod flow;
+pub mod metrics;
+pub mod output;
 pub mod packet;
+pub mod pipeline;
 pub mod processors;
 pub mod protocols;
 pub mod time;
+pub mod worker;

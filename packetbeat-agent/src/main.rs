@@ -1,3 +1,5 @@
-//! The `packetbeat-agent` command line.
+//! The `packetbeat-agent` binary: everything lives in the library's [`packetbeat_agent::cli`].
 
-fn main() {}
+fn main() {
+    std::process::exit(packetbeat_agent::cli::main());
+}

@@ -1,0 +1,31 @@
+//! Outputs: where serialized events go. Workers serialize events into NDJSON chunks; one output
+//! thread writes them, so a slow disk or terminal never holds a worker for more than one chunk.
+
+pub mod console;
+pub mod file;
+
+use std::io;
+
+/// A run of NDJSON lines (each ending in `\n`) and how many events it holds.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Events in `bytes`.
+    pub events: u64,
+}
+
+/// An event sink.
+pub trait Output: Send {
+    /// Writes whole lines.
+    ///
+    /// # Errors
+    /// The write failed.
+    fn write_chunk(&mut self, chunk: &Chunk) -> io::Result<()>;
+
+    /// Flushes buffers (called when the queue is empty and at the end).
+    ///
+    /// # Errors
+    /// The flush failed.
+    fn flush(&mut self) -> io::Result<()>;
+}

@@ -1,0 +1,376 @@
+//! Threads and queues: capture → decode → shard → workers → output.
+//!
+//! With one worker (the replay default) everything runs inline on the capture thread: no queue, no
+//! copy. With N workers the capture thread decodes each frame once, picks the worker by a symmetric
+//! flow hash (both directions of a connection go to the same worker), and copies the segment into
+//! that worker's batch; full batches travel over bounded channels and come back empty through a
+//! free list, so the steady state allocates nothing. The output runs on its own thread behind a
+//! bounded queue: replay blocks on it (nothing is lost), live capture drops and counts instead of
+//! stalling the kernel ring.
+
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use rustc_hash::FxHasher;
+
+use crate::capture::{PacketSource, Poll, RawPacket};
+use crate::config::Limits;
+use crate::metrics::Metrics;
+use crate::output::{Chunk, Output};
+use crate::packet::{decode, DecodeError, TcpFlags, TcpSegment};
+use crate::protocols::registry::Registry;
+use crate::time::Timestamp;
+use crate::worker::{PublishSettings, Publisher, Worker};
+
+/// Segments per batch sent to a worker.
+const BATCH_SEGMENTS: usize = 256;
+/// How long a live poll waits before an idle tick.
+const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Replay (file, as fast as possible, block on a full output) or live capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Read a capture file to its end.
+    Replay,
+    /// Capture until stopped.
+    Live,
+}
+
+/// Everything the pipeline needs.
+pub struct PipelineConfig {
+    /// Replay or live.
+    pub mode: Mode,
+    /// Worker threads (≥ 1).
+    pub workers: usize,
+    /// Protocols and ports.
+    pub registry: Arc<Registry>,
+    /// Memory bounds.
+    pub limits: Limits,
+    /// Publisher settings (the blocking flag is set from `mode`).
+    pub publish: PublishSettings,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Set to stop a live capture.
+    pub stop: Arc<AtomicBool>,
+    /// Interval of the counter log line, if any.
+    pub metrics_period: Option<Duration>,
+}
+
+/// Frames that did not become segments.
+#[derive(Clone, Debug, Default)]
+struct DecodeStats {
+    frames: u64,
+    truncated: u64,
+    not_tcp: u64,
+    fragments: u64,
+    malformed: u64,
+}
+
+impl DecodeStats {
+    fn count(&mut self, e: DecodeError) {
+        match e {
+            DecodeError::Truncated => self.truncated += 1,
+            DecodeError::NotTcp => self.not_tcp += 1,
+            DecodeError::Fragment => self.fragments += 1,
+            DecodeError::Malformed => self.malformed += 1,
+        }
+    }
+
+    fn store(&self, metrics: &Metrics, source: &dyn PacketSource) {
+        let mut c: Vec<(String, u64)> = [
+            ("decode.frames", self.frames),
+            ("decode.truncated", self.truncated),
+            ("decode.not_tcp", self.not_tcp),
+            ("decode.ip_fragments", self.fragments),
+            ("decode.malformed", self.malformed),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        c.extend(source.counters().into_iter().map(|(k, v)| (k.to_owned(), v)));
+        metrics.store("capture", c);
+    }
+}
+
+/// A segment copied out of the capture buffer, for another thread.
+#[derive(Clone, Copy, Debug)]
+struct SegMeta {
+    ts: Timestamp,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    vlan: Option<u16>,
+    src_ip: IpAddr,
+    dst_ip: IpAddr,
+    src_port: u16,
+    dst_port: u16,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    wire_payload_len: u32,
+    start: usize,
+    len: usize,
+}
+
+#[derive(Debug, Default)]
+struct Batch {
+    data: Vec<u8>,
+    segs: Vec<SegMeta>,
+}
+
+impl Batch {
+    fn push(&mut self, s: &TcpSegment<'_>) {
+        let start = self.data.len();
+        self.data.extend_from_slice(s.payload);
+        self.segs.push(SegMeta {
+            ts: s.ts,
+            src_mac: s.src_mac,
+            dst_mac: s.dst_mac,
+            vlan: s.vlan,
+            src_ip: s.src_ip,
+            dst_ip: s.dst_ip,
+            src_port: s.src_port,
+            dst_port: s.dst_port,
+            seq: s.seq,
+            ack: s.ack,
+            flags: s.flags,
+            wire_payload_len: s.wire_payload_len,
+            start,
+            len: s.payload.len(),
+        });
+    }
+
+    fn for_each(&self, mut f: impl FnMut(&TcpSegment<'_>)) {
+        for m in &self.segs {
+            let payload = self.data.get(m.start..m.start + m.len).unwrap_or_default();
+            f(&TcpSegment {
+                ts: m.ts,
+                src_mac: m.src_mac,
+                dst_mac: m.dst_mac,
+                vlan: m.vlan,
+                src_ip: m.src_ip,
+                dst_ip: m.dst_ip,
+                src_port: m.src_port,
+                dst_port: m.dst_port,
+                seq: m.seq,
+                ack: m.ack,
+                flags: m.flags,
+                payload,
+                wire_payload_len: m.wire_payload_len,
+            });
+        }
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.segs.clear();
+    }
+}
+
+enum WorkerMsg {
+    Batch(Batch),
+    Tick(Timestamp),
+}
+
+/// Symmetric flow hash: both directions of a connection give the same value.
+#[must_use]
+pub fn shard_of(s: &TcpSegment<'_>, n: usize) -> usize {
+    let a = (s.src_ip, s.src_port);
+    let b = (s.dst_ip, s.dst_port);
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let mut h = FxHasher::default();
+    lo.hash(&mut h);
+    hi.hash(&mut h);
+    usize::try_from(h.finish() % (n as u64)).unwrap_or(0)
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Events the output wrote.
+    pub events_written: u64,
+}
+
+/// Runs the pipeline until the source ends (replay) or `stop` is set (live).
+///
+/// # Errors
+/// A capture error, or the output failed.
+pub fn run(source: &mut dyn PacketSource, cfg: PipelineConfig, mut output: Box<dyn Output>) -> anyhow::Result<Summary> {
+    let queue_chunks = (cfg.limits.output_queue_events / 64).clamp(4, 4096);
+    let (out_tx, out_rx) = bounded::<Chunk>(queue_chunks);
+    let metrics = Arc::clone(&cfg.metrics);
+    let output_thread = thread::Builder::new().name("output".into()).spawn(move || -> std::io::Result<u64> {
+        let mut written = 0;
+        let mut result = Ok(());
+        for chunk in &out_rx {
+            if result.is_ok() {
+                result = output.write_chunk(&chunk);
+                written += chunk.events;
+                if out_rx.is_empty() && result.is_ok() {
+                    result = output.flush();
+                }
+            }
+            metrics.store("output", vec![("output.events_written".into(), written)]);
+        }
+        result?;
+        output.flush()?;
+        Ok(written)
+    })?;
+
+    let mut publish = cfg.publish.clone();
+    publish.block_when_full = cfg.mode == Mode::Replay;
+    let capture_result = if cfg.workers <= 1 {
+        run_inline(source, &cfg, Publisher::new(publish, out_tx))
+    } else {
+        run_sharded(source, &cfg, &publish, &out_tx).map(|()| drop(out_tx))
+    };
+    let written = output_thread.join().map_err(|_| anyhow::anyhow!("the output thread panicked"))?;
+    capture_result?;
+    let events_written = written.map_err(|e| anyhow::anyhow!("output failed: {e}"))?;
+    Ok(Summary { events_written })
+}
+
+/// Logs the counters every `period` of wall time.
+struct MetricsLog {
+    period: Option<Duration>,
+    last: Instant,
+}
+
+impl MetricsLog {
+    fn maybe_log(&mut self, metrics: &Metrics) {
+        if let Some(p) = self.period {
+            if self.last.elapsed() >= p {
+                self.last = Instant::now();
+                tracing::info!(target: "metrics", "counters: {}", metrics.summary());
+            }
+        }
+    }
+}
+
+fn run_inline(source: &mut dyn PacketSource, cfg: &PipelineConfig, publisher: Publisher) -> anyhow::Result<()> {
+    let mut worker = Worker::new(0, Arc::clone(&cfg.registry), &cfg.limits, publisher, Arc::clone(&cfg.metrics));
+    let mut dstats = DecodeStats::default();
+    let mut log = MetricsLog { period: cfg.metrics_period, last: Instant::now() };
+    loop {
+        let r = source.poll(POLL_TIMEOUT, &mut |pkt: RawPacket<'_>| {
+            dstats.frames += 1;
+            match decode(pkt.link, pkt.data, pkt.ts) {
+                Ok(seg) => worker.on_segment(&seg),
+                Err(e) => dstats.count(e),
+            }
+        });
+        match r {
+            Ok(Poll::End) => break,
+            Ok(Poll::Idle) => worker.tick(Timestamp::now()),
+            Ok(Poll::Packets(_)) => worker.end_batch(),
+            Err(e) => {
+                worker.finish();
+                dstats.store(&cfg.metrics, source);
+                return Err(e.into());
+            }
+        }
+        if cfg.mode == Mode::Live {
+            dstats.store(&cfg.metrics, source);
+            log.maybe_log(&cfg.metrics);
+        }
+        if cfg.stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    worker.finish();
+    dstats.store(&cfg.metrics, source);
+    Ok(())
+}
+
+fn run_sharded(source: &mut dyn PacketSource, cfg: &PipelineConfig, publish: &PublishSettings, out_tx: &Sender<Chunk>) -> anyhow::Result<()> {
+    let n = cfg.workers;
+    let (free_tx, free_rx) = bounded::<Batch>(n * 8);
+    let mut senders = Vec::with_capacity(n);
+    let mut handles = Vec::with_capacity(n);
+    for id in 0..n {
+        let (tx, rx) = bounded::<WorkerMsg>(4);
+        senders.push(tx);
+        let mut worker = Worker::new(
+            id,
+            Arc::clone(&cfg.registry),
+            &cfg.limits,
+            Publisher::new(publish.clone(), out_tx.clone()),
+            Arc::clone(&cfg.metrics),
+        );
+        let free_tx = free_tx.clone();
+        handles.push(thread::Builder::new().name(format!("worker-{id}")).spawn(move || worker_loop(&mut worker, &rx, &free_tx))?);
+    }
+    drop(free_tx);
+    let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
+    let mut dstats = DecodeStats::default();
+    let mut log = MetricsLog { period: cfg.metrics_period, last: Instant::now() };
+    let send = |w: usize, batches: &mut Vec<Batch>, free_rx: &Receiver<Batch>| {
+        let fresh = free_rx.try_recv().unwrap_or_default();
+        let full = std::mem::replace(&mut batches[w], fresh);
+        // A worker only goes away when its channel is dropped below, so this cannot fail.
+        let _ = senders[w].send(WorkerMsg::Batch(full));
+    };
+    let result = loop {
+        let r = source.poll(POLL_TIMEOUT, &mut |pkt: RawPacket<'_>| {
+            dstats.frames += 1;
+            match decode(pkt.link, pkt.data, pkt.ts) {
+                Ok(seg) => {
+                    let w = shard_of(&seg, n);
+                    batches[w].push(&seg);
+                    if batches[w].segs.len() >= BATCH_SEGMENTS {
+                        send(w, &mut batches, &free_rx);
+                    }
+                }
+                Err(e) => dstats.count(e),
+            }
+        });
+        for w in 0..n {
+            if !batches[w].segs.is_empty() {
+                send(w, &mut batches, &free_rx);
+            }
+        }
+        match r {
+            Ok(Poll::End) => break Ok(()),
+            Ok(Poll::Idle) => {
+                let now = Timestamp::now();
+                for s in &senders {
+                    let _ = s.send(WorkerMsg::Tick(now));
+                }
+            }
+            Ok(Poll::Packets(_)) => {}
+            Err(e) => break Err(e),
+        }
+        if cfg.mode == Mode::Live {
+            dstats.store(&cfg.metrics, source);
+            log.maybe_log(&cfg.metrics);
+        }
+        if cfg.stop.load(Ordering::Relaxed) {
+            break Ok(());
+        }
+    };
+    drop(senders);
+    for h in handles {
+        h.join().map_err(|_| anyhow::anyhow!("a worker thread panicked"))?;
+    }
+    dstats.store(&cfg.metrics, source);
+    result.map_err(Into::into)
+}
+
+fn worker_loop(worker: &mut Worker, rx: &Receiver<WorkerMsg>, free: &Sender<Batch>) {
+    for msg in rx {
+        match msg {
+            WorkerMsg::Batch(mut b) => {
+                b.for_each(|seg| worker.on_segment(seg));
+                worker.end_batch();
+                b.clear();
+                let _ = free.try_send(b);
+            }
+            WorkerMsg::Tick(now) => worker.tick(now),
+        }
+    }
+    worker.finish();
+}

@@ -1,0 +1,159 @@
+//! A worker: one [`FlowTable`] and the [`Publisher`] that turns its transactions into NDJSON chunks
+//! for the output thread. A worker owns its connections outright (flows are sharded to workers by a
+//! symmetric hash), so nothing on its per-packet path is shared or locked.
+
+use std::sync::Arc;
+
+use crossbeam_channel::{Sender, TrySendError};
+use serde_json::{json, Value};
+
+use crate::config::Limits;
+use crate::event::envelope::{self, AgentInfo};
+use crate::event::Transaction;
+use crate::flow::{FlowTable, Publish};
+use crate::metrics::{self, Metrics};
+use crate::output::Chunk;
+use crate::packet::TcpSegment;
+use crate::processors::{self, Processor};
+use crate::protocols::registry::{ProtocolId, Registry};
+use crate::protocols::ConnInfo;
+use crate::time::Timestamp;
+
+/// Chunks are handed to the output once they reach this size.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// What the publisher needs, shared by all workers.
+#[derive(Clone, Debug)]
+pub struct PublishSettings {
+    /// `agent.*`, `host.*` and local addresses.
+    pub agent: Arc<AgentInfo>,
+    /// Configured processors.
+    pub processors: Arc<Vec<Processor>>,
+    /// `packetbeat.ignore_outgoing`.
+    pub ignore_outgoing: bool,
+    /// Block when the output queue is full (replay) instead of dropping and counting (live).
+    pub block_when_full: bool,
+}
+
+/// Serializes transactions into chunks and queues them for the output.
+pub struct Publisher {
+    settings: PublishSettings,
+    chunk: Chunk,
+    out: Sender<Chunk>,
+    /// Events serialized.
+    pub published: u64,
+    /// Events dropped because the output queue was full (live capture only).
+    pub dropped_queue_full: u64,
+    /// Events dropped by `ignore_outgoing`.
+    pub dropped_outgoing: u64,
+}
+
+impl Publisher {
+    /// A publisher sending to `out`.
+    #[must_use]
+    pub fn new(settings: PublishSettings, out: Sender<Chunk>) -> Self {
+        Self { settings, chunk: Chunk::default(), out, published: 0, dropped_queue_full: 0, dropped_outgoing: 0 }
+    }
+
+    /// Sends the current chunk, if any.
+    pub fn flush(&mut self) {
+        if self.chunk.events == 0 {
+            return;
+        }
+        let chunk = std::mem::replace(&mut self.chunk, Chunk { bytes: Vec::with_capacity(CHUNK_BYTES + 4096), events: 0 });
+        if self.settings.block_when_full {
+            // The output thread only stops after every sender is gone, so this cannot fail while
+            // it runs; if it died, its error is reported by the pipeline.
+            let _ = self.out.send(chunk);
+        } else {
+            match self.out.try_send(chunk) {
+                Ok(()) => {}
+                Err(TrySendError::Full(c) | TrySendError::Disconnected(c)) => self.dropped_queue_full += c.events,
+            }
+        }
+    }
+}
+
+impl Publish for Publisher {
+    fn publish(&mut self, tx: Transaction, conn: &ConnInfo) {
+        let mut doc = envelope::build(tx, conn, &self.settings.agent);
+        if self.settings.ignore_outgoing && doc.get("network").and_then(|n| n.get("direction")) == Some(&json!("egress")) {
+            self.dropped_outgoing += 1;
+            return;
+        }
+        processors::apply(&self.settings.processors, &mut doc);
+        doc.insert(
+            "@metadata".into(),
+            json!({"beat": "packetbeat", "type": "_doc", "version": self.settings.agent.version}),
+        );
+        if serde_json::to_writer(&mut self.chunk.bytes, &Value::Object(doc)).is_ok() {
+            self.chunk.bytes.push(b'\n');
+            self.chunk.events += 1;
+            self.published += 1;
+        }
+        if self.chunk.bytes.len() >= CHUNK_BYTES {
+            self.flush();
+        }
+    }
+}
+
+/// One shard of the connection space.
+pub struct Worker {
+    id: usize,
+    table: FlowTable,
+    publisher: Publisher,
+    metrics: Arc<Metrics>,
+    last_report: Timestamp,
+}
+
+impl Worker {
+    /// Worker number `id`.
+    #[must_use]
+    pub fn new(id: usize, registry: Arc<Registry>, limits: &Limits, publisher: Publisher, metrics: Arc<Metrics>) -> Self {
+        Self { id, table: FlowTable::new(registry, limits), publisher, metrics, last_report: Timestamp::default() }
+    }
+
+    /// Handles one segment.
+    #[inline]
+    pub fn on_segment(&mut self, seg: &TcpSegment<'_>) {
+        self.table.on_segment(seg, &mut self.publisher);
+        self.maybe_report(seg.ts);
+    }
+
+    /// Advances time without a packet (live idle ticks).
+    pub fn tick(&mut self, now: Timestamp) {
+        self.table.advance(now, &mut self.publisher);
+        self.publisher.flush();
+        self.maybe_report(now);
+    }
+
+    /// End of a batch: hand what is serialized to the output.
+    pub fn end_batch(&mut self) {
+        self.publisher.flush();
+    }
+
+    /// End of capture: every connection closes, everything is published, counters are stored.
+    pub fn finish(&mut self) {
+        self.table.finish(&mut self.publisher);
+        self.publisher.flush();
+        self.report();
+    }
+
+    fn maybe_report(&mut self, now: Timestamp) {
+        if now.since(self.last_report).is_none_or(|d| d >= 1_000_000_000) {
+            self.last_report = now;
+            self.report();
+        }
+    }
+
+    fn report(&self) {
+        let mut c = metrics::flow_counters(&self.table.stats);
+        for id in ProtocolId::ALL {
+            c.extend(metrics::proto_counters(id, &self.table.proto_stats[id.index()]));
+        }
+        c.push(("publish.events".into(), self.publisher.published));
+        c.push(("publish.dropped_queue_full".into(), self.publisher.dropped_queue_full));
+        c.push(("publish.dropped_outgoing".into(), self.publisher.dropped_outgoing));
+        self.metrics.store(&format!("worker.{}", self.id), c);
+    }
+}
