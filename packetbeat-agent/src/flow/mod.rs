@@ -6,6 +6,8 @@
 //! configured (the destination when both are).
 
 pub mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::net::IpAddr;
 use std::sync::Arc;
