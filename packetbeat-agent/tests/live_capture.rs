@@ -48,6 +48,9 @@ fn skip_reason() -> Option<&'static str> {
     if unsafe { libc::geteuid() } != 0 {
         return Some("live capture tests need root (CAP_BPF and CAP_NET_RAW)");
     }
+    if !packetbeat_agent::capture::live::kernel_program_embedded() {
+        return Some("built with PACKETBEAT_SKIP_EBPF=1, so there is no kernel program to test");
+    }
     None
 }
 
@@ -227,4 +230,282 @@ fn af_packet_fanout_group_accepts_several_sockets() {
         "response: {seen_first:?} / {seen_second:?}"
     );
     eprintln!("fanout members (first, second): request {req:?}, response {resp:?}");
+}
+
+/// Frames injected on `lo` through a raw packet socket, to reach the parser paths that loopback TCP
+/// never produces: VLAN tags, IPv4 options and fragments, IPv6 extension headers, truncation.
+mod injected {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    use super::*;
+
+    const SNAPLEN: u32 = 200;
+    /// Not a local address and not our MAC: the IP layer drops these frames at once (PACKET_OTHERHOST).
+    const DST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+    fn tcp(dst_port: u16, payload: &[u8]) -> Vec<u8> {
+        let mut t = Vec::new();
+        t.extend_from_slice(&40_000u16.to_be_bytes());
+        t.extend_from_slice(&dst_port.to_be_bytes());
+        t.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+        t.extend_from_slice(payload);
+        t
+    }
+
+    fn ipv4(options: &[u8], frag: u16, l4: &[u8]) -> Vec<u8> {
+        let ihl = 5 + u8::try_from(options.len() / 4).unwrap();
+        let total = u16::try_from(usize::from(ihl) * 4 + l4.len()).unwrap();
+        let mut p = vec![0x40 | ihl, 0];
+        p.extend_from_slice(&total.to_be_bytes());
+        p.extend_from_slice(&[0, 1]);
+        p.extend_from_slice(&frag.to_be_bytes());
+        p.extend_from_slice(&[64, 6, 0, 0, 10, 0, 0, 1, 10, 255, 255, 1]);
+        p.extend_from_slice(options);
+        p.extend_from_slice(l4);
+        p
+    }
+
+    /// IPv6 with `ext` = (next header, bytes) extension headers in order, then TCP.
+    fn ipv6(ext: &[(u8, Vec<u8>)], l4: &[u8]) -> Vec<u8> {
+        let len: usize = ext.iter().map(|e| e.1.len()).sum::<usize>() + l4.len();
+        let first = ext.first().map_or(6, |e| e.0);
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
+        p.extend_from_slice(&[first, 64]);
+        p.extend_from_slice(&[0xfd; 16]);
+        p.extend_from_slice(&[0xfe; 16]);
+        for (i, (_, bytes)) in ext.iter().enumerate() {
+            let mut h = bytes.clone();
+            h[0] = ext.get(i + 1).map_or(6, |e| e.0);
+            p.extend_from_slice(&h);
+        }
+        p.extend_from_slice(l4);
+        p
+    }
+
+    fn eth(tags: &[u16], ethertype: u16, l3: &[u8]) -> Vec<u8> {
+        let mut f = DST_MAC.to_vec();
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 2]);
+        for &tpid in tags {
+            f.extend_from_slice(&tpid.to_be_bytes());
+            f.extend_from_slice(&10u16.to_be_bytes());
+        }
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(l3);
+        f
+    }
+
+    fn send_on_lo(frames: &[Vec<u8>]) {
+        // SAFETY: plain syscalls on a socket this function owns.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+        assert!(
+            fd >= 0,
+            "packet socket: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: fd was just created.
+        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+        let name = std::ffi::CString::new("lo").unwrap();
+        // SAFETY: valid C string; sockaddr_ll is plain data.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_ifindex = i32::try_from(unsafe { libc::if_nametoindex(name.as_ptr()) }).unwrap();
+        addr.sll_halen = 6;
+        for frame in frames {
+            // SAFETY: frame and addr are valid for the lengths given.
+            let n = unsafe {
+                libc::sendto(
+                    sock.as_raw_fd(),
+                    frame.as_ptr().cast(),
+                    frame.len(),
+                    0,
+                    std::ptr::from_ref(&addr).cast(),
+                    u32::try_from(size_of::<libc::sockaddr_ll>()).unwrap(),
+                )
+            };
+            assert_eq!(
+                usize::try_from(n).ok(),
+                Some(frame.len()),
+                "{}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    fn check(source: &mut dyn PacketSource, port: u16) {
+        let hbh = (0u8, vec![0, 0, 1, 4, 0, 0, 0, 0]);
+        let dst_opts = (60u8, vec![0, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let routing = (43u8, vec![0, 0, 0, 0, 0, 0, 0, 0]);
+        let frag_first = (44u8, vec![0, 0, 0, 1, 0, 0, 0, 7]);
+        let frag_later = (44u8, vec![0, 0, 0x05, 0x00, 0, 0, 0, 7]);
+        let mut big = b"big-payload".to_vec();
+        big.resize(1000, b'x');
+        let wanted: Vec<(&str, Vec<u8>)> = vec![
+            (
+                "qinq",
+                eth(
+                    &[0x88a8, 0x8100],
+                    0x0800,
+                    &ipv4(&[], 0, &tcp(port, b"qinq-v4")),
+                ),
+            ),
+            (
+                "dot1q",
+                eth(&[0x8100], 0x0800, &ipv4(&[], 0, &tcp(port, b"dot1q-v4"))),
+            ),
+            (
+                "v4opts",
+                eth(
+                    &[],
+                    0x0800,
+                    &ipv4(&[1, 1, 1, 0], 0x4000, &tcp(port, b"v4-options")),
+                ),
+            ),
+            (
+                "v4frag0",
+                eth(
+                    &[],
+                    0x0800,
+                    &ipv4(&[], 0x2000, &tcp(port, b"v4-first-frag")),
+                ),
+            ),
+            (
+                "v6ext",
+                eth(
+                    &[],
+                    0x86dd,
+                    &ipv6(&[hbh, routing, dst_opts], &tcp(port, b"v6-ext-chain")),
+                ),
+            ),
+            (
+                "v6frag0",
+                eth(
+                    &[],
+                    0x86dd,
+                    &ipv6(&[frag_first], &tcp(port, b"v6-first-frag")),
+                ),
+            ),
+            ("big", eth(&[], 0x0800, &ipv4(&[], 0, &tcp(port, &big)))),
+        ];
+        let unwanted = vec![
+            eth(
+                &[],
+                0x0800,
+                &ipv4(&[], 0x0010, &tcp(port, b"v4-later-frag")),
+            ),
+            eth(
+                &[],
+                0x86dd,
+                &ipv6(&[frag_later], &tcp(port, b"v6-later-frag")),
+            ),
+            eth(
+                &[],
+                0x0800,
+                &ipv4(&[], 0, &tcp(port.wrapping_add(1), b"other-port")),
+            ),
+            eth(&[], 0x0806, &[0; 28]),
+            eth(&[], 0x0800, &[0x45, 0, 0]),
+        ];
+        let mut frames: Vec<Vec<u8>> = wanted.iter().map(|w| w.1.clone()).collect();
+        frames.extend(unwanted);
+        send_on_lo(&frames);
+
+        let markers: [&[u8]; 9] = [
+            b"qinq-v4",
+            b"dot1q-v4",
+            b"v4-options",
+            b"v4-first-frag",
+            b"v6-ext-chain",
+            b"v6-first-frag",
+            b"big-payload",
+            b"v4-later-frag",
+            b"v6-later-frag",
+        ];
+        let mut hits = [0usize; 9];
+        let mut other = 0;
+        let mut big_lens = None;
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline && hits[..7].contains(&0) {
+            source
+                .poll(Duration::from_millis(50), &mut |p| {
+                    for (hit, marker) in hits.iter_mut().zip(markers) {
+                        if contains(p.data, marker) {
+                            *hit += 1;
+                            if marker == b"big-payload" {
+                                big_lens = Some((p.data.len(), p.wire_len));
+                            }
+                        }
+                    }
+                    other += usize::from(contains(p.data, b"other-port"));
+                })
+                .expect("poll");
+        }
+        // Catch late duplicates.
+        let _ = source.poll(Duration::from_millis(200), &mut |p| {
+            for (hit, marker) in hits.iter_mut().zip(markers) {
+                *hit += usize::from(contains(p.data, marker));
+            }
+        });
+        assert_eq!(
+            hits,
+            [1, 1, 1, 1, 1, 1, 1, 0, 0],
+            "per marker: {:?}",
+            markers.map(String::from_utf8_lossy)
+        );
+        assert_eq!(other, 0);
+        let big_frame_len = u32::try_from(wanted[6].1.len()).unwrap();
+        assert_eq!(
+            big_lens,
+            Some((SNAPLEN as usize, big_frame_len)),
+            "snaplen truncation"
+        );
+        let counters = source.counters();
+        let get = |name: &str| counters.iter().find(|c| c.0 == name).map_or(0, |c| c.1);
+        assert!(get("kernel.fragment") >= 2, "{counters:?}");
+        assert!(get("kernel.too_short") >= 1, "{counters:?}");
+        assert!(get("kernel.not_ip") >= 1, "{counters:?}");
+    }
+
+    fn options(port: u16) -> LiveOptions {
+        LiveOptions {
+            snaplen: SNAPLEN,
+            ..super::options(port)
+        }
+    }
+
+    /// A port nobody listens on, unlikely to clash with the other tests.
+    fn port() -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    #[test]
+    fn ebpf_ring_parses_tags_options_extensions_and_truncates() {
+        if let Some(reason) = skip_reason() {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+        let port = port();
+        check(
+            &mut EbpfSource::open(&options(port)).expect("open eBPF source"),
+            port,
+        );
+    }
+
+    #[test]
+    fn af_packet_ring_parses_tags_options_extensions_and_truncates() {
+        if let Some(reason) = skip_reason() {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+        let port = port();
+        check(
+            &mut AfPacketSource::open(&options(port), None).expect("open AF_PACKET source"),
+            port,
+        );
+    }
 }

@@ -25,7 +25,7 @@ pub struct RecordHeader {
 pub const RECORD_HEADER_LEN: usize = core::mem::size_of::<RecordHeader>();
 
 const _: () = assert!(RECORD_HEADER_LEN == 24);
-const _: () = assert!(RECORD_HEADER_LEN % 8 == 0);
+const _: () = assert!(RECORD_HEADER_LEN.is_multiple_of(8));
 
 impl RecordHeader {
     /// Decodes a header from the start of a ring record (native byte order, as the kernel wrote it);

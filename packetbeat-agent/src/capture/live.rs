@@ -23,6 +23,12 @@ use crate::time::Timestamp;
 /// The eBPF object built by `build.rs` (empty when built with `PACKETBEAT_SKIP_EBPF=1`).
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/packetbeat"));
 
+/// Whether this binary embeds the kernel program (false when built with `PACKETBEAT_SKIP_EBPF=1`).
+#[must_use]
+pub fn kernel_program_embedded() -> bool {
+    !EBPF_OBJECT.is_empty()
+}
+
 /// What a live source captures.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveOptions {
@@ -186,7 +192,7 @@ pub(crate) struct KernelFilter {
 impl KernelFilter {
     /// Loads the program with `EVENTS` sized `ring_bytes` and writes the delivery config and ports.
     pub(crate) fn load(mode: DeliveryMode, opts: &LiveOptions) -> Result<Self, CaptureError> {
-        if EBPF_OBJECT.is_empty() {
+        if !kernel_program_embedded() {
             return Err(CaptureError::Ebpf(
                 "this agent was built with PACKETBEAT_SKIP_EBPF=1 and has no kernel program; \
                  rebuild it without that variable (needs bpf-linker) to capture live"
@@ -281,8 +287,9 @@ impl KernelFilter {
             let total = self
                 .counters
                 .get(&(counter as u32), 0)
-                .map(|per_cpu| per_cpu.iter().fold(0u64, |a, v| a.wrapping_add(*v)))
-                .unwrap_or(0);
+                .map_or(0, |per_cpu| {
+                    per_cpu.iter().fold(0u64, |a, v| a.wrapping_add(*v))
+                });
             out.push((counter.name(), total));
         }
     }
@@ -412,6 +419,18 @@ mod tests {
         assert_eq!(ring_size(0), page_size());
         assert_eq!(ring_size(3 << 20), 4 << 20);
         assert_eq!(ring_size(u32::MAX), 1 << 31);
+    }
+
+    #[test]
+    fn stub_build_refuses_with_one_sentence() {
+        if kernel_program_embedded() {
+            return;
+        }
+        let opts = LiveOptions { device: "lo".to_owned(), ports: vec![80], snaplen: 0, ring_bytes: 0 };
+        let Err(err) = KernelFilter::load(DeliveryMode::Ebpf, &opts) else {
+            panic!("an empty object must not load");
+        };
+        assert!(err.to_string().contains("PACKETBEAT_SKIP_EBPF=1"), "{err}");
     }
 
     #[test]
