@@ -12,8 +12,14 @@
 //! Socket filters cannot read `skb->data` directly, so every read is `bpf_skb_load_bytes`, which
 //! fails cleanly past the end of the frame. Outgoing copies (`PACKET_OUTGOING`) are skipped first,
 //! otherwise loopback traffic would be seen twice.
-#![no_std]
-#![no_main]
+// Only the bpf target is the real thing; on the host the crate builds as an empty program so
+// `cargo check/clippy --workspace` work (as aya-template does).
+#![cfg_attr(target_arch = "bpf", no_std)]
+#![cfg_attr(target_arch = "bpf", no_main)]
+#![allow(
+    clippy::not_unsafe_ptr_arg_deref,
+    reason = "#[socket_filter] generates the entry point taking the raw __sk_buff pointer"
+)]
 
 use aya_ebpf::{
     bindings::__sk_buff,
@@ -269,11 +275,14 @@ fn count(counter: Counter) {
     }
 }
 
-#[cfg(not(test))]
+#[cfg(target_arch = "bpf")]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
 }
+
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}
 
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]
