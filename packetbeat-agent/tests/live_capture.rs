@@ -470,6 +470,36 @@ mod injected {
         assert!(get("kernel.not_ip") >= 1, "{counters:?}");
     }
 
+    /// A one-page ring overflows when nobody reads it; every frame is either delivered or counted.
+    #[test]
+    fn ebpf_ring_full_is_counted() {
+        if let Some(reason) = skip_reason() {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+        const FRAMES: usize = 64;
+        let port = port();
+        let opts = LiveOptions {
+            ring_bytes: 4096,
+            snaplen: 2000,
+            ..super::options(port)
+        };
+        let mut source = EbpfSource::open(&opts).expect("open eBPF source");
+        let frame = eth(&[], 0x0800, &ipv4(&[], 0, &tcp(port, &[b'r'; 1000])));
+        send_on_lo(&vec![frame; FRAMES]);
+        let mut delivered = 0;
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < deadline {
+            let _ = source.poll(Duration::from_millis(50), &mut |_| delivered += 1);
+        }
+        let counters = source.counters();
+        let get = |name: &str| counters.iter().find(|c| c.0 == name).map_or(0, |c| c.1);
+        let ring_full = usize::try_from(get("kernel.ring_full")).unwrap();
+        assert!(ring_full > 0, "{counters:?}");
+        assert_eq!(delivered + ring_full, FRAMES, "{counters:?}");
+        assert_eq!(usize::try_from(get("kernel.matched")).unwrap(), delivered);
+    }
+
     fn options(port: u16) -> LiveOptions {
         LiveOptions {
             snaplen: SNAPLEN,

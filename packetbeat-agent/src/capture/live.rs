@@ -14,6 +14,7 @@ use aya::maps::{Array, HashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::SocketFilter;
 use aya::{Ebpf, EbpfLoader};
 use packetbeat_common::config::{Config, DeliveryMode, PortKey, PortValue, MAX_PORTS, PORT_TCP};
+use packetbeat_common::event::RECORD_HEADER_LEN;
 use packetbeat_common::names;
 use packetbeat_common::stats::Counter;
 
@@ -38,7 +39,8 @@ pub struct LiveOptions {
     pub ports: Vec<u16>,
     /// Bytes of each frame to keep, from the MAC header (0 = the kernel maximum, 65536).
     pub snaplen: u32,
-    /// Size of the kernel ring in bytes (from `buffer_size_mb`); rounded up to a power of two.
+    /// Size of the kernel ring in bytes (from `buffer_size_mb`). The BPF ring is rounded up to a
+    /// power of two holding at least two full-size records; the TPACKET ring to whole blocks.
     pub ring_bytes: u32,
 }
 
@@ -201,7 +203,7 @@ impl KernelFilter {
         }
         raise_memlock_limit();
         let ring_bytes = match mode {
-            DeliveryMode::Ebpf => ring_size(opts.ring_bytes),
+            DeliveryMode::Ebpf => ring_size(opts.ring_bytes, opts.snaplen),
             DeliveryMode::AfPacket => page_size(),
         };
         let mut ebpf = EbpfLoader::new()
@@ -330,10 +332,15 @@ fn kernel_err(what: &str, err: &(dyn std::error::Error + 'static)) -> CaptureErr
     CaptureError::Ebpf(format!("{what}: {chain}"))
 }
 
-/// `ring_bytes` rounded up to a power of two of at least one page, as BPF ring buffers require.
-pub(crate) fn ring_size(ring_bytes: u32) -> u32 {
+/// The BPF ring size for `ring_bytes`: a power of two of at least one page (the kernel's rule) and
+/// at least two records of the largest size class `snaplen` needs, so a full-size frame always fits.
+pub(crate) fn ring_size(ring_bytes: u32, snaplen: u32) -> u32 {
+    let snaplen = Config { snaplen, mode: 0 }.effective_snaplen();
+    // Frame class + our header + the kernel's 8-byte record header.
+    let largest_record = snaplen.next_power_of_two() + RECORD_HEADER_LEN as u32 + 8;
     ring_bytes
         .max(page_size())
+        .max(largest_record.saturating_mul(2))
         .checked_next_power_of_two()
         .unwrap_or(1 << 31)
 }
@@ -416,9 +423,12 @@ mod tests {
 
     #[test]
     fn ring_size_is_a_power_of_two_of_at_least_a_page() {
-        assert_eq!(ring_size(0), page_size());
-        assert_eq!(ring_size(3 << 20), 4 << 20);
-        assert_eq!(ring_size(u32::MAX), 1 << 31);
+        assert_eq!(ring_size(0, 100), page_size());
+        assert_eq!(ring_size(3 << 20, 1514), 4 << 20);
+        assert_eq!(ring_size(u32::MAX, 1514), 1 << 31);
+        // Two 64 KiB records (plus headers) need 256 KiB.
+        assert_eq!(ring_size(4096, 0), 256 << 10);
+        assert_eq!(ring_size(4096, 2000), 8192);
     }
 
     #[test]
@@ -426,7 +436,12 @@ mod tests {
         if kernel_program_embedded() {
             return;
         }
-        let opts = LiveOptions { device: "lo".to_owned(), ports: vec![80], snaplen: 0, ring_bytes: 0 };
+        let opts = LiveOptions {
+            device: "lo".to_owned(),
+            ports: vec![80],
+            snaplen: 0,
+            ring_bytes: 0,
+        };
         let Err(err) = KernelFilter::load(DeliveryMode::Ebpf, &opts) else {
             panic!("an empty object must not load");
         };
