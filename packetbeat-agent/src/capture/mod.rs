@@ -6,7 +6,10 @@
 
 pub mod af_packet;
 pub mod ebpf;
+pub mod live;
 pub mod pcap;
+
+pub use live::{list_devices, LiveOptions};
 
 use std::time::Duration;
 
