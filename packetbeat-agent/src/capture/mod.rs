@@ -87,9 +87,3 @@ pub enum CaptureError {
     #[error("no such interface '{0}' (see `packetbeat-agent devices`)")]
     NoSuchDevice(String),
 }
-
-/// Interfaces that can be captured: name and index (placeholder until the live sources land).
-#[must_use]
-pub fn list_devices() -> Vec<(String, u32)> {
-    Vec::new()
-}

@@ -2,8 +2,10 @@
 
 use anyhow::bail;
 
-use crate::capture::PacketSource;
-use crate::config::Config;
+use crate::capture::af_packet::AfPacketSource;
+use crate::capture::ebpf::EbpfSource;
+use crate::capture::{LiveOptions, PacketSource};
+use crate::config::{CaptureKind, Config};
 
 use super::host;
 
@@ -19,6 +21,15 @@ pub fn open(cfg: &Config, ports: &[u16]) -> anyhow::Result<Box<dyn PacketSource>
             missing.join(", ")
         );
     }
-    let _ = ports;
-    bail!("live capture is not available in this build")
+    let i = &cfg.packetbeat.interfaces;
+    let opts = LiveOptions {
+        device: i.device.clone(),
+        ports: ports.to_vec(),
+        snaplen: i.snaplen,
+        ring_bytes: i.buffer_size_mb.saturating_mul(1024 * 1024),
+    };
+    Ok(match i.kind {
+        CaptureKind::Ebpf => Box::new(EbpfSource::open(&opts)?),
+        CaptureKind::AfPacket => Box::new(AfPacketSource::open(&opts, i.fanout_group)?),
+    })
 }
