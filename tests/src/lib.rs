@@ -195,14 +195,21 @@ impl LiveAgent {
     /// Starts `packetbeat-agent run` on `lo` with `kind` (`ebpf` or `af_packet`) for HTTP on `ports`.
     #[must_use]
     pub fn start(dir: &Path, kind: &str, ports: &[u16], extra: &[&str]) -> Self {
+        let ports: Vec<String> = ports.iter().map(ToString::to_string).collect();
+        Self::start_with(dir, kind, &format!("[{{type: http, ports: [{}]}}]", ports.join(",")), extra)
+    }
+
+    /// Starts `packetbeat-agent run` on `lo` with `kind` and `protocols`, a YAML flow list such as
+    /// `[{type: redis, ports: [6380]}]`.
+    #[must_use]
+    pub fn start_with(dir: &Path, kind: &str, protocols: &str, extra: &[&str]) -> Self {
         let out = dir.join(format!("agent-{kind}.ndjson"));
         let err = dir.join(format!("agent-{kind}.log"));
-        let ports: Vec<String> = ports.iter().map(ToString::to_string).collect();
         let mut cmd = Command::new(agent_bin());
         cmd.arg("run")
             .args(["-E", "packetbeat.interfaces.device=lo"])
             .args(["-E", &format!("packetbeat.interfaces.type={kind}")])
-            .args(["-E", &format!("packetbeat.protocols=[{{type: http, ports: [{}]}}]", ports.join(","))])
+            .args(["-E", &format!("packetbeat.protocols={protocols}")])
             .args(["-E", "packetbeat.workers=2"]);
         for e in extra {
             cmd.args(["-E", e]);
