@@ -111,15 +111,26 @@ impl HttpConfig {
     /// Whether the header `name` (lower case) is exported under `http.*.headers`.
     #[must_use]
     pub fn exports_header(&self, name: &str) -> bool {
-        self.send_all_headers || self.send_headers.iter().any(|h| h.eq_ignore_ascii_case(name))
+        self.send_all_headers
+            || self
+                .send_headers
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(name))
     }
 
     /// Whether a body with this content type is captured (`include_*body_for`; a plain,
     /// case-sensitive substring match, as in Packetbeat).
     #[must_use]
     pub fn captures_body(&self, is_request: bool, content_type: &[u8]) -> bool {
-        let specific = if is_request { &self.include_request_body_for } else { &self.include_response_body_for };
-        self.include_body_for.iter().chain(specific).any(|want| contains(content_type, want.as_bytes()))
+        let specific = if is_request {
+            &self.include_request_body_for
+        } else {
+            &self.include_response_body_for
+        };
+        self.include_body_for
+            .iter()
+            .chain(specific)
+            .any(|want| contains(content_type, want.as_bytes()))
     }
 }
 
@@ -135,7 +146,8 @@ pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// # Errors
 /// A message naming the bad input when it is not a Go duration.
 pub fn parse_go_duration(input: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {input:?} (expected e.g. \"10s\", \"500ms\", \"1m30s\")");
+    let bad =
+        || format!("invalid duration {input:?} (expected e.g. \"10s\", \"500ms\", \"1m30s\")");
     let s = input.trim();
     let s = s.strip_prefix('+').unwrap_or(s);
     if s == "0" {
@@ -147,13 +159,17 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, String> {
     let mut rest = s;
     let mut total = 0f64;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let (num, tail) = rest.split_at(num_len);
         if num.is_empty() || num == "." {
             return Err(bad());
         }
         let value: f64 = num.parse().map_err(|_| bad())?;
-        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
         let scale = match unit {
             "ns" => 1e-9,
@@ -174,7 +190,9 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, String> {
 ///
 /// # Errors
 /// When the value is neither a Go duration string nor a non-negative number.
-pub fn deserialize_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+pub fn deserialize_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
     struct DurationVisitor;
     impl Visitor<'_> for DurationVisitor {
         type Value = Duration;
@@ -188,7 +206,9 @@ pub fn deserialize_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Resul
             Ok(Duration::from_secs(v))
         }
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
-            u64::try_from(v).map(Duration::from_secs).map_err(|_| E::custom("negative duration"))
+            u64::try_from(v)
+                .map(Duration::from_secs)
+                .map_err(|_| E::custom("negative duration"))
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
             Duration::try_from_secs_f64(v).map_err(E::custom)

@@ -45,13 +45,17 @@ fn lossy(b: &[u8]) -> String {
 
 /// Packetbeat's `parseCommaSeparatedList`: split on commas, trim spaces, lower-case.
 fn coding_list(v: &[u8]) -> Vec<String> {
-    v.split(|&b| b == b',').map(|s| lossy(s.trim_ascii_start().trim_ascii_end()).to_lowercase()).collect()
+    v.split(|&b| b == b',')
+        .map(|s| lossy(s.trim_ascii_start().trim_ascii_end()).to_lowercase())
+        .collect()
 }
 
 fn head_info(raw: &[u8], cfg: &HttpConfig) -> HeadInfo {
     let mut headers = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
     let mut info = HeadInfo::default();
-    let Ok(Some(head)) = parse_head(raw, &mut headers) else { return info };
+    let Ok(Some(head)) = parse_head(raw, &mut headers) else {
+        return info;
+    };
     info.minor_version = head.minor_version;
     match head.start {
         StartLine::Request { method, target } => {
@@ -60,7 +64,10 @@ fn head_info(raw: &[u8], cfg: &HttpConfig) -> HeadInfo {
         }
         StartLine::Response { reason, .. } => info.reason = reason.to_owned(),
     }
-    info.header_offset = raw.windows(2).position(|w| w == b"\r\n").map_or(0, |i| i + 2);
+    info.header_offset = raw
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map_or(0, |i| i + 2);
     let export = cfg.exports_headers();
     for h in head.headers.iter() {
         let value = trim(h.value);
@@ -79,7 +86,8 @@ fn head_info(raw: &[u8], cfg: &HttpConfig) -> HeadInfo {
             info.encodings = list;
         } else if is("content-length") || is("connection") {
             // Framing headers: the parser has read them already.
-        } else if !cfg.real_ip_header.is_empty() && h.name.eq_ignore_ascii_case(&cfg.real_ip_header) {
+        } else if !cfg.real_ip_header.is_empty() && h.name.eq_ignore_ascii_case(&cfg.real_ip_header)
+        {
             let first = value.split(|&b| b == b',').next().unwrap_or_default();
             info.real_ip = lossy(trim(first));
         } else if is("host") {
@@ -111,7 +119,10 @@ fn basic_auth_user(auth: &str) -> Option<String> {
         return None;
     }
     let encoded = auth.get(6..)?;
-    let decoded = STANDARD.decode(encoded).or_else(|_| STANDARD_NO_PAD.decode(encoded)).ok()?;
+    let decoded = STANDARD
+        .decode(encoded)
+        .or_else(|_| STANDARD_NO_PAD.decode(encoded))
+        .ok()?;
     let colon = decoded.iter().position(|&b| b == b':')?;
     Some(lossy(&decoded[..colon]))
 }
@@ -121,9 +132,17 @@ fn basic_auth_user(auth: &str) -> Option<String> {
 fn redact_raw_authorization(head: &mut [u8], from: usize) {
     const PAT: &[u8] = b"uthorization:";
     let mut at = from;
-    while let Some(found) = head.get(at..).and_then(|h| h.windows(PAT.len()).position(|w| w == PAT)) {
+    while let Some(found) = head
+        .get(at..)
+        .and_then(|h| h.windows(PAT.len()).position(|w| w == PAT))
+    {
         let start = at + found;
-        let Some(eol) = head.get(start..).and_then(|h| h.windows(2).position(|w| w == b"\r\n")) else { return };
+        let Some(eol) = head
+            .get(start..)
+            .and_then(|h| h.windows(2).position(|w| w == b"\r\n"))
+        else {
+            return;
+        };
         let end = start + eol;
         for b in head.get_mut(start + PAT.len()..end).unwrap_or_default() {
             *b = b'*';
@@ -168,14 +187,25 @@ fn headers_object(msg: &HttpMessage, info: &HeadInfo, cfg: &HttpConfig) -> Value
     let mut obj = Map::new();
     obj.insert("content-length".into(), Value::from(msg.content_length));
     if !info.content_type.is_empty() {
-        obj.insert("content-type".into(), Value::String(info.content_type.clone()));
+        obj.insert(
+            "content-type".into(),
+            Value::String(info.content_type.clone()),
+        );
     }
-    let cookie = if msg.is_request { "cookie" } else { "set-cookie" };
+    let cookie = if msg.is_request {
+        "cookie"
+    } else {
+        "set-cookie"
+    };
     for (name, value) in &info.headers {
         if name == "content-length" || name == "content-type" {
             continue;
         }
-        let value = if cfg.split_cookie && name == cookie { split_cookies(value) } else { Value::String(value.clone()) };
+        let value = if cfg.split_cookie && name == cookie {
+            split_cookies(value)
+        } else {
+            Value::String(value.clone())
+        };
         obj.insert(name.clone(), value);
     }
     Value::Object(obj)
@@ -187,7 +217,10 @@ fn split_cookies(header: &str) -> Value {
     for part in header.split(';') {
         if let Some((name, value)) = part.split_once('=') {
             let value = value.trim();
-            let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
             map.insert(name.trim().to_lowercase(), Value::String(value.to_owned()));
         }
     }
@@ -198,7 +231,11 @@ fn split_cookies(header: &str) -> Value {
 /// the raw head to publish.
 fn redact(msg: &HttpMessage, info: &mut HeadInfo, cfg: &HttpConfig) -> Vec<u8> {
     for (name, value) in &mut info.headers {
-        if cfg.redact_headers.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        if cfg
+            .redact_headers
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(name))
+        {
             *value = "REDACTED".to_owned();
         }
     }
@@ -225,7 +262,11 @@ fn raw_text(raw: &[u8], msg: &HttpMessage) -> String {
 /// Decodes a saved body in place (when configured), noting failures.
 fn decode_saved_body(msg: &mut HttpMessage, info: &HeadInfo, cfg: &HttpConfig) {
     if msg.save_body && !msg.body.is_empty() && cfg.decode_body && !info.encodings.is_empty() {
-        let (body, note) = decode_body(std::mem::take(&mut msg.body), &info.encodings, cfg.max_message_size);
+        let (body, note) = decode_body(
+            std::mem::take(&mut msg.body),
+            &info.encodings,
+            cfg.max_message_size,
+        );
         msg.body = body;
         msg.notes.extend(note);
     }
@@ -234,7 +275,9 @@ fn decode_saved_body(msg: &mut HttpMessage, info: &HeadInfo, cfg: &HttpConfig) {
 /// Path and `url.query` of a request: the target's query merged with a saved form body (form keys
 /// replace query keys), `hide_keywords` values replaced by `xxxxx`, encoded with sorted keys.
 fn path_and_params(msg: &HttpMessage, info: &HeadInfo, cfg: &HttpConfig) -> (Vec<u8>, String) {
-    let Some(target) = parse_target(&info.target) else { return (Vec::new(), String::new()) };
+    let Some(target) = parse_target(&info.target) else {
+        return (Vec::new(), String::new());
+    };
     let (query, _) = parse_query(target.raw_query.as_bytes());
     let mut params = hide_secrets(query, cfg);
     if msg.content_length > 0 && msg.save_body && info.content_type.contains("urlencoded") {
@@ -289,11 +332,15 @@ pub fn build_transaction(
     cfg: &HttpConfig,
     conn: &ConnInfo,
 ) -> Transaction {
-    let mut tx = Transaction { kind: "http", ..Transaction::default() };
+    let mut tx = Transaction {
+        kind: "http",
+        ..Transaction::default()
+    };
     let failed = resp.as_ref().is_none_or(|r| r.status_code >= 400) || req.is_none();
     tx.status = if failed { Status::Error } else { Status::Ok };
     let mut fields = Map::new();
-    let (mut related_ip, mut related_hosts, mut related_user) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut related_ip, mut related_hosts, mut related_user) =
+        (Vec::new(), Vec::new(), Vec::new());
 
     if let Some(mut req) = req {
         if resp.is_none() {
@@ -303,7 +350,10 @@ pub fn build_transaction(
         let user = if cfg.redact_authorization {
             None
         } else {
-            info.headers.iter().find(|(n, _)| n == "authorization").and_then(|(_, v)| basic_auth_user(v))
+            info.headers
+                .iter()
+                .find(|(n, _)| n == "authorization")
+                .and_then(|(_, v)| basic_auth_user(v))
         };
         let raw = redact(&req, &mut info, cfg);
         decode_saved_body(&mut req, &info, cfg);
@@ -317,9 +367,14 @@ pub fn build_transaction(
             set_str(&mut fields, "destination.domain", host);
             push_unique(&mut related_hosts, host);
         }
-        let port = if host_port == 0 { conn.server_port } else { host_port };
+        let port = if host_port == 0 {
+            conn.server_port
+        } else {
+            host_port
+        };
         if host_port != 0 && host_port != conn.server_port {
-            req.notes.push("Host header port number mismatch".to_owned());
+            req.notes
+                .push("Host header port number mismatch".to_owned());
         }
         tx.ts = req.ts;
         tx.start = Some(req.ts);
@@ -340,7 +395,11 @@ pub fn build_transaction(
             set(&mut fields, "http.request.body.content", lossy(&req.body));
         }
         set_nonzero(&mut fields, "http.request.body.bytes", body_bytes);
-        set(&mut fields, "http.request.headers", headers_object(&req, &info, cfg));
+        set(
+            &mut fields,
+            "http.request.headers",
+            headers_object(&req, &info, cfg),
+        );
 
         set(&mut fields, "url.scheme", "http");
         set_str(&mut fields, "url.domain", host);
@@ -379,8 +438,16 @@ pub fn build_transaction(
         let raw = redact(&resp, &mut info, cfg);
         decode_saved_body(&mut resp, &info, cfg);
         tx.end = Some(resp.ts);
-        set_nonzero(&mut fields, "http.response.status_code", u64::from(resp.status_code));
-        set_str(&mut fields, "http.response.status_phrase", &info.reason.to_lowercase());
+        set_nonzero(
+            &mut fields,
+            "http.response.status_code",
+            u64::from(resp.status_code),
+        );
+        set_str(
+            &mut fields,
+            "http.response.status_phrase",
+            &info.reason.to_lowercase(),
+        );
         set_nonzero(&mut fields, "http.response.bytes", resp.size);
         let mut body_bytes = resp.content_length;
         if resp.send_body && !resp.body.is_empty() {
@@ -388,7 +455,11 @@ pub fn build_transaction(
             set(&mut fields, "http.response.body.content", lossy(&resp.body));
         }
         set_nonzero(&mut fields, "http.response.body.bytes", body_bytes);
-        set(&mut fields, "http.response.headers", headers_object(&resp, &info, cfg));
+        set(
+            &mut fields,
+            "http.response.headers",
+            headers_object(&resp, &info, cfg),
+        );
         if cfg.send_response {
             tx.response = Some(raw_text(&raw, &resp));
         }
@@ -396,7 +467,11 @@ pub fn build_transaction(
         tx.notes.append(&mut resp.notes);
     }
 
-    for (key, list) in [("related.ip", related_ip), ("related.hosts", related_hosts), ("related.user", related_user)] {
+    for (key, list) in [
+        ("related.ip", related_ip),
+        ("related.hosts", related_hosts),
+        ("related.user", related_user),
+    ] {
         if !list.is_empty() {
             fields.insert(key.to_owned(), Value::Array(list));
         }
@@ -423,8 +498,14 @@ mod tests {
 
     #[test]
     fn basic_auth() {
-        assert_eq!(basic_auth_user("Basic c2ltcGxlc2ltb246cGFzc3dvcmQ=").as_deref(), Some("simplesimon"));
-        assert_eq!(basic_auth_user("basic c2ltcGxlc2ltb246cGFzc3dvcmQ").as_deref(), Some("simplesimon"));
+        assert_eq!(
+            basic_auth_user("Basic c2ltcGxlc2ltb246cGFzc3dvcmQ=").as_deref(),
+            Some("simplesimon")
+        );
+        assert_eq!(
+            basic_auth_user("basic c2ltcGxlc2ltb246cGFzc3dvcmQ").as_deref(),
+            Some("simplesimon")
+        );
         assert_eq!(basic_auth_user("Bearer abc"), None);
         assert_eq!(basic_auth_user("Basic !!!"), None);
         assert_eq!(basic_auth_user("Basic bm9jb2xvbg=="), None);
