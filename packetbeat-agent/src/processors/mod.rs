@@ -1,1 +1,3 @@
 //! Event processors configured under `processors:` (libbeat's), applied to each document before output.
+
+pub mod mime;

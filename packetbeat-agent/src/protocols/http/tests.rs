@@ -728,7 +728,7 @@ fn random_bytes_never_panic_and_buffers_stay_bounded() {
     for round in 0..300 {
         let mut h = Harness::new(cfg.clone());
         for _ in 0..40 {
-            let dir = if rng.next() % 2 == 0 { C2S } else { S2C };
+            let dir = if rng.next().is_multiple_of(2) { C2S } else { S2C };
             let mut data = pieces[rng.below(pieces.len())].to_vec();
             for _ in 0..rng.below(4) {
                 let at = rng.below(data.len());
@@ -736,7 +736,7 @@ fn random_bytes_never_panic_and_buffers_stay_bounded() {
                     *b = u8::try_from(rng.next() & 0xff).unwrap_or(0);
                 }
             }
-            if rng.next() % 4 == 0 {
+            if rng.next().is_multiple_of(4) {
                 data = (0..rng.below(200))
                     .map(|_| u8::try_from(rng.next() & 0xff).unwrap_or(0))
                     .collect();
