@@ -214,6 +214,13 @@ impl ProtocolState for HttpState {
                         return data.len();
                     }
                 },
+                Phase::Head if matches!(rest.first(), Some(b'\r' | b'\n')) => {
+                    // Stray line ends between messages belong to no message (size, time).
+                    pos += rest
+                        .iter()
+                        .take_while(|&&b| b == b'\r' || b == b'\n')
+                        .count();
+                }
                 Phase::Head => match self.parse_head_at(dir, rest, cx) {
                     Some(0) => return pos,
                     Some(used) => pos += used,

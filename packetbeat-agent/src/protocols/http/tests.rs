@@ -298,6 +298,24 @@ fn chunked_gzip_body_is_decoded_when_captured() {
 }
 
 #[test]
+fn stray_line_ends_between_messages_are_not_counted() {
+    let mut h = Harness::default();
+    h.feed(
+        S2C,
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nabc\r\n",
+    );
+    h.at(1).feed(C2S, GET).at(2).feed(S2C, OK_HELLO);
+    assert_eq!(h.out.len(), 2);
+    let tx = &h.out[1];
+    assert_eq!(
+        tx.end,
+        Some(h.ts),
+        "the response starts with its own packet"
+    );
+    assert_eq!(tx.response_bytes, Some(OK_HELLO.len() as u64));
+}
+
+#[test]
 fn no_body_statuses_and_head() {
     let mut h = Harness::default();
     h.feed(C2S, &[GET, GET, GET].concat());
@@ -728,7 +746,11 @@ fn random_bytes_never_panic_and_buffers_stay_bounded() {
     for round in 0..300 {
         let mut h = Harness::new(cfg.clone());
         for _ in 0..40 {
-            let dir = if rng.next().is_multiple_of(2) { C2S } else { S2C };
+            let dir = if rng.next().is_multiple_of(2) {
+                C2S
+            } else {
+                S2C
+            };
             let mut data = pieces[rng.below(pieces.len())].to_vec();
             for _ in 0..rng.below(4) {
                 let at = rng.below(data.len());
