@@ -308,42 +308,36 @@ fn hide_secrets(values: Values, cfg: &HttpConfig) -> Values {
         .collect()
 }
 
-fn set(fields: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
-    fields.insert(key.to_owned(), value.into());
+/// A transaction being assembled: the typed parts plus the dotted fields and `related.*` lists.
+#[derive(Default)]
+struct Builder {
+    tx: Transaction,
+    fields: Map<String, Value>,
+    related_ip: Vec<Value>,
+    related_hosts: Vec<Value>,
+    related_user: Vec<Value>,
 }
 
-fn set_str(fields: &mut Map<String, Value>, key: &str, value: &str) {
-    if !value.is_empty() {
-        set(fields, key, value);
+impl Builder {
+    fn set(&mut self, key: &str, value: impl Into<Value>) {
+        self.fields.insert(key.to_owned(), value.into());
     }
-}
 
-fn set_nonzero(fields: &mut Map<String, Value>, key: &str, value: u64) {
-    if value != 0 {
-        set(fields, key, value);
+    fn set_str(&mut self, key: &str, value: &str) {
+        if !value.is_empty() {
+            self.set(key, value);
+        }
     }
-}
 
-/// Builds the transaction for a request and/or response (at least one is present).
-#[must_use]
-pub fn build_transaction(
-    req: Option<HttpMessage>,
-    resp: Option<HttpMessage>,
-    cfg: &HttpConfig,
-    conn: &ConnInfo,
-) -> Transaction {
-    let mut tx = Transaction {
-        kind: "http",
-        ..Transaction::default()
-    };
-    let failed = resp.as_ref().is_none_or(|r| r.status_code >= 400) || req.is_none();
-    tx.status = if failed { Status::Error } else { Status::Ok };
-    let mut fields = Map::new();
-    let (mut related_ip, mut related_hosts, mut related_user) =
-        (Vec::new(), Vec::new(), Vec::new());
+    fn set_nonzero(&mut self, key: &str, value: u64) {
+        if value != 0 {
+            self.set(key, value);
+        }
+    }
 
-    if let Some(mut req) = req {
-        if resp.is_none() {
+    /// `http.request.*`, `url.*`, `user_agent`, `user.name`, `destination.domain`, forwarded IP.
+    fn request(&mut self, mut req: HttpMessage, answered: bool, cfg: &HttpConfig, conn: &ConnInfo) {
+        if !answered {
             req.notes.push("Unmatched request".to_owned());
         }
         let mut info = head_info(&req.head, cfg);
@@ -362,10 +356,10 @@ pub fn build_transaction(
 
         let (host, host_port) = split_host_header(&info.host);
         if host.parse::<IpAddr>().is_ok() {
-            push_unique(&mut related_ip, host);
+            push_unique(&mut self.related_ip, host);
         } else {
-            set_str(&mut fields, "destination.domain", host);
-            push_unique(&mut related_hosts, host);
+            self.set_str("destination.domain", host);
+            push_unique(&mut self.related_hosts, host);
         }
         let port = if host_port == 0 {
             conn.server_port
@@ -376,108 +370,120 @@ pub fn build_transaction(
             req.notes
                 .push("Host header port number mismatch".to_owned());
         }
-        tx.ts = req.ts;
-        tx.start = Some(req.ts);
-        set_str(&mut fields, "network.forwarded_ip", &info.real_ip);
+        self.tx.ts = req.ts;
+        self.tx.start = Some(req.ts);
+        self.set_str("network.forwarded_ip", &info.real_ip);
         if info.real_ip.parse::<IpAddr>().is_ok() {
-            push_unique(&mut related_ip, &info.real_ip);
+            push_unique(&mut self.related_ip, &info.real_ip);
         }
 
-        let version = format!("1.{}", info.minor_version);
-        set(&mut fields, "http.version", version);
-        set_nonzero(&mut fields, "http.request.bytes", req.size);
+        self.set("http.version", format!("1.{}", info.minor_version));
+        self.set_nonzero("http.request.bytes", req.size);
+        self.set_str("http.request.method", &info.method);
+        self.set_str("http.request.referrer", &info.referer);
+        push_unique(&mut self.related_hosts, &info.referer);
         let mut body_bytes = req.content_length;
-        set_str(&mut fields, "http.request.method", &info.method);
-        set_str(&mut fields, "http.request.referrer", &info.referer);
-        push_unique(&mut related_hosts, &info.referer);
         if req.send_body && !req.body.is_empty() {
             body_bytes = req.body.len() as u64;
-            set(&mut fields, "http.request.body.content", lossy(&req.body));
+            self.set("http.request.body.content", lossy(&req.body));
         }
-        set_nonzero(&mut fields, "http.request.body.bytes", body_bytes);
-        set(
-            &mut fields,
-            "http.request.headers",
-            headers_object(&req, &info, cfg),
-        );
-
-        set(&mut fields, "url.scheme", "http");
-        set_str(&mut fields, "url.domain", host);
-        if port != 80 {
-            set(&mut fields, "url.port", port);
-        }
-        set_str(&mut fields, "url.path", &path);
-        set_str(&mut fields, "url.query", &params);
-        if let Some(dot) = path.rfind('.') {
-            set_str(&mut fields, "url.extension", &path[dot + 1..]);
-        }
-        if let Some(full) = full_url(host, port, path.as_bytes(), &params) {
-            set(&mut fields, "url.full", full);
-        }
-        set_str(&mut fields, "user_agent.original", &info.user_agent);
+        self.set_nonzero("http.request.body.bytes", body_bytes);
+        self.set("http.request.headers", headers_object(&req, &info, cfg));
+        self.url(host, port, &path, &params);
+        self.set_str("user_agent.original", &info.user_agent);
 
         if cfg.send_request {
-            tx.request = Some(raw_text(&raw, &req));
+            self.tx.request = Some(raw_text(&raw, &req));
         }
-        tx.method = Some(info.method.clone());
-        tx.query = Some(format!("{} {path}", info.method));
+        self.tx.query = Some(format!("{} {path}", info.method));
+        self.tx.method = Some(info.method);
         if let Some(user) = user.filter(|u| !u.is_empty()) {
-            push_unique(&mut related_user, &user);
-            set(&mut fields, "user.name", user);
+            push_unique(&mut self.related_user, &user);
+            self.set("user.name", user);
         }
-        tx.request_bytes = Some(req.size);
-        tx.notes.append(&mut req.notes);
+        self.tx.request_bytes = Some(req.size);
+        self.tx.notes.append(&mut req.notes);
     }
 
-    if let Some(mut resp) = resp {
-        if tx.start.is_none() {
+    /// `url.*` (Packetbeat's `newURL`): the port only when it is not 80, `full` only with a host.
+    fn url(&mut self, host: &str, port: u16, path: &str, params: &str) {
+        self.set("url.scheme", "http");
+        self.set_str("url.domain", host);
+        if port != 80 {
+            self.set("url.port", port);
+        }
+        self.set_str("url.path", path);
+        self.set_str("url.query", params);
+        if let Some(dot) = path.rfind('.') {
+            self.set_str("url.extension", &path[dot + 1..]);
+        }
+        if let Some(full) = full_url(host, port, path.as_bytes(), params) {
+            self.set("url.full", full);
+        }
+    }
+
+    /// `http.response.*`, `event.end`.
+    fn response(&mut self, mut resp: HttpMessage, cfg: &HttpConfig) {
+        if self.tx.start.is_none() {
             resp.notes.push("Unmatched response".to_owned());
-            tx.ts = resp.ts;
+            self.tx.ts = resp.ts;
         }
         let mut info = head_info(&resp.head, cfg);
         let raw = redact(&resp, &mut info, cfg);
         decode_saved_body(&mut resp, &info, cfg);
-        tx.end = Some(resp.ts);
-        set_nonzero(
-            &mut fields,
-            "http.response.status_code",
-            u64::from(resp.status_code),
-        );
-        set_str(
-            &mut fields,
-            "http.response.status_phrase",
-            &info.reason.to_lowercase(),
-        );
-        set_nonzero(&mut fields, "http.response.bytes", resp.size);
+        self.tx.end = Some(resp.ts);
+        self.set_nonzero("http.response.status_code", u64::from(resp.status_code));
+        self.set_str("http.response.status_phrase", &info.reason.to_lowercase());
+        self.set_nonzero("http.response.bytes", resp.size);
         let mut body_bytes = resp.content_length;
         if resp.send_body && !resp.body.is_empty() {
             body_bytes = resp.body.len() as u64;
-            set(&mut fields, "http.response.body.content", lossy(&resp.body));
+            self.set("http.response.body.content", lossy(&resp.body));
         }
-        set_nonzero(&mut fields, "http.response.body.bytes", body_bytes);
-        set(
-            &mut fields,
-            "http.response.headers",
-            headers_object(&resp, &info, cfg),
-        );
+        self.set_nonzero("http.response.body.bytes", body_bytes);
+        self.set("http.response.headers", headers_object(&resp, &info, cfg));
         if cfg.send_response {
-            tx.response = Some(raw_text(&raw, &resp));
+            self.tx.response = Some(raw_text(&raw, &resp));
         }
-        tx.response_bytes = Some(resp.size);
-        tx.notes.append(&mut resp.notes);
+        self.tx.response_bytes = Some(resp.size);
+        self.tx.notes.append(&mut resp.notes);
     }
 
-    for (key, list) in [
-        ("related.ip", related_ip),
-        ("related.hosts", related_hosts),
-        ("related.user", related_user),
-    ] {
-        if !list.is_empty() {
-            fields.insert(key.to_owned(), Value::Array(list));
+    fn finish(mut self) -> Transaction {
+        for (key, list) in [
+            ("related.ip", self.related_ip),
+            ("related.hosts", self.related_hosts),
+            ("related.user", self.related_user),
+        ] {
+            if !list.is_empty() {
+                self.fields.insert(key.to_owned(), Value::Array(list));
+            }
         }
+        self.tx.fields = self.fields;
+        self.tx
     }
-    tx.fields = fields;
-    tx
+}
+
+/// Builds the transaction for a request and/or response (at least one is present). Status is
+/// `Error` without a response, without a request, or for a status code of 400 or more.
+#[must_use]
+pub fn build_transaction(
+    req: Option<HttpMessage>,
+    resp: Option<HttpMessage>,
+    cfg: &HttpConfig,
+    conn: &ConnInfo,
+) -> Transaction {
+    let failed = req.is_none() || resp.as_ref().is_none_or(|r| r.status_code >= 400);
+    let mut b = Builder::default();
+    b.tx.kind = "http";
+    b.tx.status = if failed { Status::Error } else { Status::Ok };
+    if let Some(req) = req {
+        b.request(req, resp.is_some(), cfg, conn);
+    }
+    if let Some(resp) = resp {
+        b.response(resp, cfg);
+    }
+    b.finish()
 }
 
 #[cfg(test)]
