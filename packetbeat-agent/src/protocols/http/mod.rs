@@ -1,42 +1,44 @@
-//! HTTP/1.x (placeholder until the decoder lands).
+//! HTTP/1.x: Packetbeat 8.x's `http` protocol, producing the same transactions and fields.
+//!
+//! The flow layer hands each direction's reassembled bytes to [`HttpState`] (one per connection),
+//! which parses messages as a stream and pairs responses with requests in order (pipelining):
+//!
+//! * [`parser`]: heads (`httparse`, fixed header array), framing rules, resynchronisation: pure;
+//! * [`body`]: Content-Length, chunked (extensions, trailers) and read-until-close bodies, consumed
+//!   as they arrive;
+//! * [`state`]: the per-connection state machine, gaps, FIN, expiry and correlation;
+//! * [`event`] with [`url`] and [`decode`]: a message pair → [`Transaction`](crate::event::Transaction)
+//!   fields, including Go's `url.Values.Encode` and gzip/deflate body decoding;
+//! * [`config`]: the `type: http` settings with Packetbeat's defaults.
+//!
+//! Where this differs from Packetbeat (on purpose): interim 1xx responses are never transactions
+//! (Packetbeat drops them only when no request is waiting); responses to `HEAD` have no body;
+//! chunked bodies may carry trailers; after `101 Switching Protocols` or a successful `CONNECT` the
+//! connection is a tunnel and is no longer parsed; `Connection: close` is matched without regard to
+//! case; a zlib-wrapped `deflate` body is decoded; a forwarded IP that is not an IP is kept in
+//! `network.forwarded_ip` but not added to `related.ip`.
+
+pub mod body;
+pub mod config;
+pub mod decode;
+pub mod event;
+pub mod message;
+pub mod parser;
+pub mod state;
+pub mod url;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
-use serde::Deserialize;
+pub use config::{deserialize_duration, parse_go_duration, HttpConfig};
+pub use state::HttpState;
 
-use super::{Direction, ParseCtx, ProtocolState};
+use super::ProtocolState;
 
-/// HTTP settings.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default)]
-pub struct HttpConfig {
-    /// Ports.
-    pub ports: Vec<u16>,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self { ports: vec![80, 8080, 8000, 5000, 8002] }
-    }
-}
-
-/// Per-connection state.
-pub struct HttpState;
-
-impl HttpState {
-    /// New state.
-    #[must_use]
-    pub fn new(_cfg: Arc<HttpConfig>) -> Self {
-        Self
-    }
-}
-
-impl ProtocolState for HttpState {
-    fn parse(&mut self, _dir: Direction, data: &[u8], _cx: &mut ParseCtx<'_>) -> usize {
-        data.len()
-    }
-    fn gap(&mut self, _dir: Direction, _len: u32, _cx: &mut ParseCtx<'_>) {}
-    fn fin(&mut self, _dir: Direction, _cx: &mut ParseCtx<'_>) {}
-    fn expire(&mut self, _cx: &mut ParseCtx<'_>) {}
-    fn close(&mut self, _cx: &mut ParseCtx<'_>) {}
+/// A new per-connection HTTP state.
+#[must_use]
+pub fn new_state(cfg: Arc<HttpConfig>) -> Box<dyn ProtocolState> {
+    Box::new(HttpState::new(cfg))
 }

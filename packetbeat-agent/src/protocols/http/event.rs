@@ -1,0 +1,538 @@
+//! A request/response pair → [`Transaction`] with Packetbeat 8.x's HTTP fields (`newTransaction` in
+//! `packetbeat/protos/http/http.go`, `event.go`): status, notes, `http.*`, `url.*`, `user_agent`,
+//! `user.name`, `destination.domain`, `network.forwarded_ip` and the `related.*` additions.
+//!
+//! Empty values are left out, as Packetbeat's struct marshalling does. Strings built from packet
+//! bytes are converted lossily (invalid UTF-8 becomes U+FFFD, as Go's JSON encoder does).
+
+use std::net::IpAddr;
+
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use super::config::HttpConfig;
+use super::decode::decode_body;
+use super::message::HttpMessage;
+use super::parser::{parse_head, trim, StartLine, HTTP_MAX_HEADERS};
+use super::url::{encode_values, full_url, parse_query, parse_target, Values};
+use crate::event::{Status, Transaction};
+use crate::protocols::ConnInfo;
+
+/// What the event needs from a head, read again from the raw bytes.
+#[derive(Debug, Default)]
+struct HeadInfo {
+    method: String,
+    target: String,
+    minor_version: u8,
+    reason: String,
+    /// Byte offset of the first header line (after the start line).
+    header_offset: usize,
+    content_type: String,
+    host: String,
+    referer: String,
+    user_agent: String,
+    real_ip: String,
+    /// Codings in the order the sender applied them.
+    encodings: Vec<String>,
+    /// Exported headers: lower-case name, values joined with ", ".
+    headers: Vec<(String, String)>,
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Packetbeat's `parseCommaSeparatedList`: split on commas, trim spaces, lower-case.
+fn coding_list(v: &[u8]) -> Vec<String> {
+    v.split(|&b| b == b',')
+        .map(|s| lossy(s.trim_ascii_start().trim_ascii_end()).to_lowercase())
+        .collect()
+}
+
+fn head_info(raw: &[u8], cfg: &HttpConfig) -> HeadInfo {
+    let mut headers = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
+    let mut info = HeadInfo::default();
+    let Ok(Some(head)) = parse_head(raw, &mut headers) else {
+        return info;
+    };
+    info.minor_version = head.minor_version;
+    match head.start {
+        StartLine::Request { method, target } => {
+            info.method = method.to_owned();
+            info.target = target.to_owned();
+        }
+        StartLine::Response { reason, .. } => info.reason = reason.to_owned(),
+    }
+    info.header_offset = raw
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map_or(0, |i| i + 2);
+    let export = cfg.exports_headers();
+    for h in head.headers.iter() {
+        let value = trim(h.value);
+        let is = |n: &str| h.name.eq_ignore_ascii_case(n);
+        if is("content-type") {
+            info.content_type = lossy(value);
+        } else if is("transfer-encoding") {
+            let mut list = coding_list(value);
+            if list.last().is_some_and(|c| c == "chunked") {
+                list.pop();
+            }
+            info.encodings.extend(list);
+        } else if is("content-encoding") {
+            let mut list = coding_list(value);
+            list.append(&mut info.encodings);
+            info.encodings = list;
+        } else if is("content-length") || is("connection") {
+            // Framing headers: the parser has read them already.
+        } else if !cfg.real_ip_header.is_empty() && h.name.eq_ignore_ascii_case(&cfg.real_ip_header)
+        {
+            let first = value.split(|&b| b == b',').next().unwrap_or_default();
+            info.real_ip = lossy(trim(first));
+        } else if is("host") {
+            info.host = lossy(value);
+        } else if is("referer") {
+            info.referer = lossy(value);
+        } else if is("user-agent") {
+            info.user_agent = lossy(value);
+        }
+        if export && cfg.exports_header(h.name) {
+            let name = h.name.to_ascii_lowercase();
+            let value = lossy(value);
+            match info.headers.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, joined)) => {
+                    joined.push_str(", ");
+                    joined.push_str(&value);
+                }
+                None => info.headers.push((name, value)),
+            }
+        }
+    }
+    info
+}
+
+/// User name of a `Basic` authorization value (Packetbeat's `extractBasicAuthUser`).
+fn basic_auth_user(auth: &str) -> Option<String> {
+    let prefix = auth.get(..6)?;
+    if !prefix.eq_ignore_ascii_case("basic ") {
+        return None;
+    }
+    let encoded = auth.get(6..)?;
+    let decoded = STANDARD
+        .decode(encoded)
+        .or_else(|_| STANDARD_NO_PAD.decode(encoded))
+        .ok()?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    Some(lossy(&decoded[..colon]))
+}
+
+/// Replaces what follows `uthorization:` up to the end of its line with `*` (Packetbeat's raw
+/// redaction, which also catches `Proxy-Authorization`).
+fn redact_raw_authorization(head: &mut [u8], from: usize) {
+    const PAT: &[u8] = b"uthorization:";
+    let mut at = from;
+    while let Some(found) = head
+        .get(at..)
+        .and_then(|h| h.windows(PAT.len()).position(|w| w == PAT))
+    {
+        let start = at + found;
+        let Some(eol) = head
+            .get(start..)
+            .and_then(|h| h.windows(2).position(|w| w == b"\r\n"))
+        else {
+            return;
+        };
+        let end = start + eol;
+        for b in head.get_mut(start + PAT.len()..end).unwrap_or_default() {
+            *b = b'*';
+        }
+        at = end + 2;
+    }
+}
+
+/// `(host, port)` from a Host header (Packetbeat 8.x `extractHostHeader`): a valid `:port` suffix is
+/// split off and `[v6]` brackets are removed.
+fn split_host_header(header: &str) -> (&str, u16) {
+    if header.is_empty() || header.parse::<IpAddr>().is_ok() {
+        return (header, 0);
+    }
+    let mut host = header;
+    let mut port = 0;
+    if let Some(pos) = header.rfind(':') {
+        if let Ok(n) = header[pos + 1..].parse::<i64>() {
+            if let Ok(p @ 1..=65535) = u16::try_from(n) {
+                host = &header[..pos];
+                port = p;
+            }
+        }
+    }
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        if inner.parse::<IpAddr>().is_ok() {
+            host = inner;
+        }
+    }
+    (host, port)
+}
+
+fn push_unique(list: &mut Vec<Value>, v: &str) {
+    if !v.is_empty() && !list.iter().any(|x| x.as_str() == Some(v)) {
+        list.push(Value::String(v.to_owned()));
+    }
+}
+
+/// The `headers` object: `content-length` always (an integer), `content-type` when present, then the
+/// exported headers (redacted as configured; `cookie`/`set-cookie` split with `split_cookie`).
+fn headers_object(msg: &HttpMessage, info: &HeadInfo, cfg: &HttpConfig) -> Value {
+    let mut obj = Map::new();
+    obj.insert("content-length".into(), Value::from(msg.content_length));
+    if !info.content_type.is_empty() {
+        obj.insert(
+            "content-type".into(),
+            Value::String(info.content_type.clone()),
+        );
+    }
+    let cookie = if msg.is_request {
+        "cookie"
+    } else {
+        "set-cookie"
+    };
+    for (name, value) in &info.headers {
+        if name == "content-length" || name == "content-type" {
+            continue;
+        }
+        let value = if cfg.split_cookie && name == cookie {
+            split_cookies(value)
+        } else {
+            Value::String(value.clone())
+        };
+        obj.insert(name.clone(), value);
+    }
+    Value::Object(obj)
+}
+
+/// Packetbeat's `splitCookiesHeader`: `;`-separated `name=value`, names lower-cased, quotes removed.
+fn split_cookies(header: &str) -> Value {
+    let mut map = Map::new();
+    for part in header.split(';') {
+        if let Some((name, value)) = part.split_once('=') {
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            map.insert(name.trim().to_lowercase(), Value::String(value.to_owned()));
+        }
+    }
+    Value::Object(map)
+}
+
+/// Applies `redact_headers` and, for requests, `redact_authorization` to the exported headers; returns
+/// the raw head to publish.
+fn redact(msg: &HttpMessage, info: &mut HeadInfo, cfg: &HttpConfig) -> Vec<u8> {
+    for (name, value) in &mut info.headers {
+        if cfg
+            .redact_headers
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(name))
+        {
+            *value = "REDACTED".to_owned();
+        }
+    }
+    let mut raw = msg.head.clone();
+    if msg.is_request && cfg.redact_authorization {
+        redact_raw_authorization(&mut raw, info.header_offset);
+        for (name, value) in &mut info.headers {
+            if (name == "authorization" || name == "proxy-authorization") && !value.is_empty() {
+                *value = "*".to_owned();
+            }
+        }
+    }
+    raw
+}
+
+fn raw_text(raw: &[u8], msg: &HttpMessage) -> String {
+    let mut text = raw.to_vec();
+    if msg.send_body {
+        text.extend_from_slice(&msg.body);
+    }
+    lossy(&text)
+}
+
+/// Decodes a saved body in place (when configured), noting failures.
+fn decode_saved_body(msg: &mut HttpMessage, info: &HeadInfo, cfg: &HttpConfig) {
+    if msg.save_body && !msg.body.is_empty() && cfg.decode_body && !info.encodings.is_empty() {
+        let (body, note) = decode_body(
+            std::mem::take(&mut msg.body),
+            &info.encodings,
+            cfg.max_message_size,
+        );
+        msg.body = body;
+        msg.notes.extend(note);
+    }
+}
+
+/// Path and `url.query` of a request: the target's query merged with a saved form body (form keys
+/// replace query keys), `hide_keywords` values replaced by `xxxxx`, encoded with sorted keys.
+fn path_and_params(msg: &HttpMessage, info: &HeadInfo, cfg: &HttpConfig) -> (Vec<u8>, String) {
+    let Some(target) = parse_target(&info.target) else {
+        return (Vec::new(), String::new());
+    };
+    let (query, _) = parse_query(target.raw_query.as_bytes());
+    let mut params = hide_secrets(query, cfg);
+    if msg.content_length > 0 && msg.save_body && info.content_type.contains("urlencoded") {
+        let (form, failed) = parse_query(&msg.body);
+        if failed {
+            return (target.path, String::new());
+        }
+        params.extend(hide_secrets(form, cfg));
+    }
+    (target.path, encode_values(&params))
+}
+
+fn hide_secrets(values: Values, cfg: &HttpConfig) -> Values {
+    if cfg.hide_keywords.is_empty() {
+        return values;
+    }
+    values
+        .into_iter()
+        .map(|(key, list)| {
+            let lower = String::from_utf8_lossy(&key).to_lowercase();
+            if cfg.hide_keywords.contains(&lower) {
+                let hidden = vec![b"xxxxx".to_vec(); list.len()];
+                (key, hidden)
+            } else {
+                (key, list)
+            }
+        })
+        .collect()
+}
+
+/// A transaction being assembled: the typed parts plus the dotted fields and `related.*` lists.
+#[derive(Default)]
+struct Builder {
+    tx: Transaction,
+    fields: Map<String, Value>,
+    related_ip: Vec<Value>,
+    related_hosts: Vec<Value>,
+    related_user: Vec<Value>,
+}
+
+impl Builder {
+    fn set(&mut self, key: &str, value: impl Into<Value>) {
+        self.fields.insert(key.to_owned(), value.into());
+    }
+
+    fn set_str(&mut self, key: &str, value: &str) {
+        if !value.is_empty() {
+            self.set(key, value);
+        }
+    }
+
+    fn set_nonzero(&mut self, key: &str, value: u64) {
+        if value != 0 {
+            self.set(key, value);
+        }
+    }
+
+    /// `http.request.*`, `url.*`, `user_agent`, `user.name`, `destination.domain`, forwarded IP.
+    fn request(&mut self, mut req: HttpMessage, answered: bool, cfg: &HttpConfig, conn: &ConnInfo) {
+        if !answered {
+            req.notes.push("Unmatched request".to_owned());
+        }
+        let mut info = head_info(&req.head, cfg);
+        let user = if cfg.redact_authorization {
+            None
+        } else {
+            info.headers
+                .iter()
+                .find(|(n, _)| n == "authorization")
+                .and_then(|(_, v)| basic_auth_user(v))
+        };
+        let raw = redact(&req, &mut info, cfg);
+        decode_saved_body(&mut req, &info, cfg);
+        let (path, params) = path_and_params(&req, &info, cfg);
+        let path = lossy(&path);
+
+        let (host, host_port) = split_host_header(&info.host);
+        if host.parse::<IpAddr>().is_ok() {
+            push_unique(&mut self.related_ip, host);
+        } else {
+            self.set_str("destination.domain", host);
+            push_unique(&mut self.related_hosts, host);
+        }
+        let port = if host_port == 0 {
+            conn.server_port
+        } else {
+            host_port
+        };
+        if host_port != 0 && host_port != conn.server_port {
+            req.notes
+                .push("Host header port number mismatch".to_owned());
+        }
+        self.tx.ts = req.ts;
+        self.tx.start = Some(req.ts);
+        self.set_str("network.forwarded_ip", &info.real_ip);
+        if info.real_ip.parse::<IpAddr>().is_ok() {
+            push_unique(&mut self.related_ip, &info.real_ip);
+        }
+
+        self.set("http.version", format!("1.{}", info.minor_version));
+        self.set_nonzero("http.request.bytes", req.size);
+        self.set_str("http.request.method", &info.method);
+        self.set_str("http.request.referrer", &info.referer);
+        push_unique(&mut self.related_hosts, &info.referer);
+        let mut body_bytes = req.content_length;
+        if req.send_body && !req.body.is_empty() {
+            body_bytes = req.body.len() as u64;
+            self.set("http.request.body.content", lossy(&req.body));
+        }
+        self.set_nonzero("http.request.body.bytes", body_bytes);
+        self.set("http.request.headers", headers_object(&req, &info, cfg));
+        self.url(host, port, &path, &params);
+        self.set_str("user_agent.original", &info.user_agent);
+
+        if cfg.send_request {
+            self.tx.request = Some(raw_text(&raw, &req));
+        }
+        self.tx.query = Some(format!("{} {path}", info.method));
+        self.tx.method = Some(info.method);
+        if let Some(user) = user.filter(|u| !u.is_empty()) {
+            push_unique(&mut self.related_user, &user);
+            self.set("user.name", user);
+        }
+        self.tx.request_bytes = Some(req.size);
+        self.tx.notes.append(&mut req.notes);
+    }
+
+    /// `url.*` (Packetbeat's `newURL`): the port only when it is not 80, `full` only with a host.
+    fn url(&mut self, host: &str, port: u16, path: &str, params: &str) {
+        self.set("url.scheme", "http");
+        self.set_str("url.domain", host);
+        if port != 80 {
+            self.set("url.port", port);
+        }
+        self.set_str("url.path", path);
+        self.set_str("url.query", params);
+        if let Some(dot) = path.rfind('.') {
+            self.set_str("url.extension", &path[dot + 1..]);
+        }
+        if let Some(full) = full_url(host, port, path.as_bytes(), params) {
+            self.set("url.full", full);
+        }
+    }
+
+    /// `http.response.*`, `event.end`.
+    fn response(&mut self, mut resp: HttpMessage, cfg: &HttpConfig) {
+        if self.tx.start.is_none() {
+            resp.notes.push("Unmatched response".to_owned());
+            self.tx.ts = resp.ts;
+        }
+        let mut info = head_info(&resp.head, cfg);
+        let raw = redact(&resp, &mut info, cfg);
+        decode_saved_body(&mut resp, &info, cfg);
+        self.tx.end = Some(resp.ts);
+        self.set_nonzero("http.response.status_code", u64::from(resp.status_code));
+        self.set_str("http.response.status_phrase", &info.reason.to_lowercase());
+        self.set_nonzero("http.response.bytes", resp.size);
+        let mut body_bytes = resp.content_length;
+        if resp.send_body && !resp.body.is_empty() {
+            body_bytes = resp.body.len() as u64;
+            self.set("http.response.body.content", lossy(&resp.body));
+        }
+        self.set_nonzero("http.response.body.bytes", body_bytes);
+        self.set("http.response.headers", headers_object(&resp, &info, cfg));
+        if cfg.send_response {
+            self.tx.response = Some(raw_text(&raw, &resp));
+        }
+        self.tx.response_bytes = Some(resp.size);
+        self.tx.notes.append(&mut resp.notes);
+    }
+
+    fn finish(mut self) -> Transaction {
+        for (key, list) in [
+            ("related.ip", self.related_ip),
+            ("related.hosts", self.related_hosts),
+            ("related.user", self.related_user),
+        ] {
+            if !list.is_empty() {
+                self.fields.insert(key.to_owned(), Value::Array(list));
+            }
+        }
+        self.tx.fields = self.fields;
+        self.tx
+    }
+}
+
+/// Builds the transaction for a request and/or response (at least one is present). Status is
+/// `Error` without a response, without a request, or for a status code of 400 or more.
+#[must_use]
+pub fn build_transaction(
+    req: Option<HttpMessage>,
+    resp: Option<HttpMessage>,
+    cfg: &HttpConfig,
+    conn: &ConnInfo,
+) -> Transaction {
+    let failed = req.is_none() || resp.as_ref().is_none_or(|r| r.status_code >= 400);
+    let mut b = Builder::default();
+    b.tx.kind = "http";
+    b.tx.status = if failed { Status::Error } else { Status::Ok };
+    if let Some(req) = req {
+        b.request(req, resp.is_some(), cfg, conn);
+    }
+    if let Some(resp) = resp {
+        b.response(resp, cfg);
+    }
+    b.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_header_split() {
+        assert_eq!(split_host_header("www.example.com"), ("www.example.com", 0));
+        assert_eq!(split_host_header("example.com:8080"), ("example.com", 8080));
+        assert_eq!(split_host_header("example.com:0"), ("example.com:0", 0));
+        assert_eq!(split_host_header("[::1]:8080"), ("::1", 8080));
+        assert_eq!(split_host_header("[::1]"), ("::1", 0));
+        assert_eq!(split_host_header("::1"), ("::1", 0));
+        assert_eq!(split_host_header("10.0.0.1:81"), ("10.0.0.1", 81));
+        assert_eq!(split_host_header(":80"), ("", 80));
+    }
+
+    #[test]
+    fn basic_auth() {
+        assert_eq!(
+            basic_auth_user("Basic c2ltcGxlc2ltb246cGFzc3dvcmQ=").as_deref(),
+            Some("simplesimon")
+        );
+        assert_eq!(
+            basic_auth_user("basic c2ltcGxlc2ltb246cGFzc3dvcmQ").as_deref(),
+            Some("simplesimon")
+        );
+        assert_eq!(basic_auth_user("Bearer abc"), None);
+        assert_eq!(basic_auth_user("Basic !!!"), None);
+        assert_eq!(basic_auth_user("Basic bm9jb2xvbg=="), None);
+    }
+
+    #[test]
+    fn raw_authorization_redaction() {
+        let mut head =
+            b"GET / HTTP/1.1\r\nAuthorization: Basic abc\r\nHost: x\r\nProxy-Authorization: x y\r\n\r\n".to_vec();
+        redact_raw_authorization(&mut head, 16);
+        assert_eq!(
+            String::from_utf8(head).unwrap(),
+            "GET / HTTP/1.1\r\nAuthorization:**********\r\nHost: x\r\nProxy-Authorization:****\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn cookies_split() {
+        assert_eq!(
+            split_cookies("A=1; b=\"two\"; junk; C = 3"),
+            serde_json::json!({"a": "1", "b": "two", "c": "3"})
+        );
+    }
+}

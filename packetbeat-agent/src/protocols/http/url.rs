@@ -1,0 +1,320 @@
+//! The parts of Go's `net/url` that Packetbeat's HTTP fields depend on, reproduced byte for byte:
+//! `url.Parse` of a request target (path and raw query), `url.ParseQuery`, `url.Values.Encode`
+//! (keys sorted, `+` for space, upper-case percent escapes) and `url.URL.String` for `url.full`.
+//!
+//! Values are kept as bytes because percent-decoding may yield invalid UTF-8; they become strings
+//! only in the event (lossily, as Go's JSON encoder does).
+
+use std::collections::BTreeMap;
+
+/// `url.Values`: sorted keys, values in arrival order.
+pub type Values = BTreeMap<Vec<u8>, Vec<Vec<u8>>>;
+
+/// The path and raw query of a request target, as Go's `url.Parse` splits them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Target<'a> {
+    /// Percent-decoded path (`u.Path`).
+    pub path: Vec<u8>,
+    /// Query without the `?` (`u.RawQuery`).
+    pub raw_query: &'a str,
+}
+
+/// Go `url.Parse(target)`; `None` where Go returns an error (control bytes, bad escapes, a colon in
+/// the first segment of a relative reference, a bad port).
+#[must_use]
+pub fn parse_target(target: &str) -> Option<Target<'_>> {
+    if target.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return None;
+    }
+    let rest = target.split_once('#').map_or(target, |(r, _)| r);
+    if rest == "*" {
+        return Some(Target {
+            path: b"*".to_vec(),
+            raw_query: "",
+        });
+    }
+    let (has_scheme, rest) = match scheme_len(rest)? {
+        0 => (false, rest),
+        n => (true, rest.get(n + 1..).unwrap_or_default()),
+    };
+    let (rest, raw_query) = rest.split_once('?').unwrap_or((rest, ""));
+    if !rest.starts_with('/') {
+        if has_scheme {
+            // Opaque URL (`mailto:x`): no path.
+            return Some(Target {
+                path: Vec::new(),
+                raw_query,
+            });
+        }
+        let first_segment = rest.split('/').next().unwrap_or_default();
+        if first_segment.contains(':') {
+            return None;
+        }
+    }
+    let mut path = rest;
+    if (has_scheme || !rest.starts_with("///")) && rest.starts_with("//") {
+        let authority_and_path = &rest[2..];
+        let end = authority_and_path
+            .find('/')
+            .unwrap_or(authority_and_path.len());
+        let authority = &authority_and_path[..end];
+        if !valid_authority(authority) {
+            return None;
+        }
+        path = &authority_and_path[end..];
+    }
+    Some(Target {
+        path: unescape(path.as_bytes(), false)?,
+        raw_query,
+    })
+}
+
+/// Length of a leading `scheme` (before `:`), 0 when there is none; `None` for Go's "missing
+/// protocol scheme" error (a leading `:`).
+fn scheme_len(s: &str) -> Option<usize> {
+    for (i, b) in s.bytes().enumerate() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' => {}
+            b'0'..=b'9' | b'+' | b'-' | b'.' if i > 0 => {}
+            b':' if i == 0 => return None,
+            b':' => return Some(i),
+            _ => return Some(0),
+        }
+    }
+    Some(0)
+}
+
+/// Go's host check, reduced to what matters here: an optional `:port` must be digits.
+fn valid_authority(authority: &str) -> bool {
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let port = if host.starts_with('[') {
+        match host.find(']') {
+            Some(i) => &host[i + 1..],
+            None => return false,
+        }
+    } else {
+        host.rfind(':').map_or("", |i| &host[i..])
+    };
+    port.is_empty() || (port.starts_with(':') && port[1..].bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Go `unescape`: `%XX` decoded, and `+` as space when `plus_is_space` (query components).
+/// `None` for a bad escape.
+fn unescape(s: &[u8], plus_is_space: bool) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        match b {
+            b'%' => {
+                let hi = hex_val(*s.get(i + 1)?)?;
+                let lo = hex_val(*s.get(i + 2)?)?;
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+const fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Go `url.ParseQuery`: pairs split on `&`; pairs with `;` or a bad escape are skipped and make the
+/// result an error, but the valid pairs are still returned (the bool is `true` when there was an error).
+#[must_use]
+pub fn parse_query(query: &[u8]) -> (Values, bool) {
+    let mut values = Values::new();
+    let mut failed = false;
+    for pair in query.split(|&b| b == b'&') {
+        if pair.contains(&b';') {
+            failed = true;
+            continue;
+        }
+        if pair.is_empty() {
+            continue;
+        }
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &[][..]),
+        };
+        match (unescape(key, true), unescape(value, true)) {
+            (Some(k), Some(v)) => values.entry(k).or_default().push(v),
+            _ => failed = true,
+        }
+    }
+    (values, failed)
+}
+
+/// Go `url.Values.Encode`.
+#[must_use]
+pub fn encode_values(values: &Values) -> String {
+    let mut out = String::new();
+    for (key, list) in values {
+        for value in list {
+            if !out.is_empty() {
+                out.push('&');
+            }
+            query_escape_into(&mut out, key);
+            out.push('=');
+            query_escape_into(&mut out, value);
+        }
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+fn push_escaped(out: &mut String, b: u8) {
+    out.push('%');
+    out.push(char::from(HEX[usize::from(b >> 4)]));
+    out.push(char::from(HEX[usize::from(b & 15)]));
+}
+
+/// Go `url.QueryEscape`.
+fn query_escape_into(out: &mut String, s: &[u8]) {
+    for &b in s {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b))
+            }
+            b' ' => out.push('+'),
+            _ => push_escaped(out, b),
+        }
+    }
+}
+
+/// Go `escape(path, encodePath)`, as `url.URL.EscapedPath` does when there is no raw path.
+fn path_escape_into(out: &mut String, s: &[u8]) {
+    for &b in s {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b))
+            }
+            b'$' | b'&' | b'+' | b',' | b'/' | b':' | b';' | b'=' | b'@' => out.push(char::from(b)),
+            _ => push_escaped(out, b),
+        }
+    }
+}
+
+/// Go `escape(host, encodeHost)`.
+fn host_escape_into(out: &mut String, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b))
+            }
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':'
+            | b'[' | b']' | b'<' | b'>' | b'"' => out.push(char::from(b)),
+            _ => push_escaped(out, b),
+        }
+    }
+}
+
+/// Packetbeat's `synthesizeFullURL`: `http://host[:port]/path?query`, or `None` without a host.
+#[must_use]
+pub fn full_url(domain: &str, port: u16, path: &[u8], query: &str) -> Option<String> {
+    if domain.is_empty() || port == 0 {
+        return None;
+    }
+    let mut out = String::from("http://");
+    let bracket = domain.contains(':');
+    if bracket {
+        out.push('[');
+    }
+    host_escape_into(&mut out, domain);
+    if bracket {
+        out.push(']');
+    }
+    if port != 80 {
+        out.push(':');
+        out.push_str(&port.to_string());
+    }
+    if path.first().is_some_and(|&b| b != b'/') {
+        out.push('/');
+    }
+    path_escape_into(&mut out, path);
+    if !query.is_empty() {
+        out.push('?');
+        out.push_str(query);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(q: &str) -> String {
+        encode_values(&parse_query(q.as_bytes()).0)
+    }
+
+    #[test]
+    fn targets() {
+        let t =
+            parse_target("/dashboard/transactions?src_ip=192.35.243.1&input=packetbeat").unwrap();
+        assert_eq!(t.path, b"/dashboard/transactions");
+        assert_eq!(t.raw_query, "src_ip=192.35.243.1&input=packetbeat");
+        assert_eq!(parse_target("/a%20b+c#frag").unwrap().path, b"/a b+c");
+        assert_eq!(
+            parse_target("http://example.com:8080/x?y").unwrap().path,
+            b"/x"
+        );
+        assert_eq!(parse_target("//host/p").unwrap().path, b"/p");
+        assert_eq!(parse_target("*").unwrap().path, b"*");
+        assert!(parse_target("/bad%zz").is_none());
+        assert!(parse_target("/ctl\x01").is_none());
+        assert!(parse_target("a:b/c").unwrap().path.is_empty()); // scheme "a", opaque
+        assert!(parse_target("1a:b").is_none());
+        assert!(parse_target("http://h:x/").is_none());
+    }
+
+    #[test]
+    fn values_encode_like_go() {
+        assert_eq!(
+            encoded("src_ip=192.35.243.1&input=packetbeat"),
+            "input=packetbeat&src_ip=192.35.243.1"
+        );
+        assert_eq!(
+            encoded("user=monica&pass=secret"),
+            "pass=secret&user=monica"
+        );
+        assert_eq!(
+            encoded("{ \"query\": { \"match_all\": {}}}\n"),
+            "%7B+%22query%22%3A+%7B+%22match_all%22%3A+%7B%7D%7D%7D%0A="
+        );
+        assert_eq!(encoded("a=1&a=2&b=x+y%2Fz&&c"), "a=1&a=2&b=x+y%2Fz&c=");
+        let (v, failed) = parse_query(b"a=1;b=2&c=%zz&d=4");
+        assert!(failed);
+        assert_eq!(encode_values(&v), "d=4");
+    }
+
+    #[test]
+    fn full_urls() {
+        assert_eq!(
+            full_url("www.example.com", 80, b"/", "").unwrap(),
+            "http://www.example.com/"
+        );
+        assert_eq!(
+            full_url("h", 8080, b"/a b", "x=1").unwrap(),
+            "http://h:8080/a%20b?x=1"
+        );
+        assert_eq!(full_url("::1", 80, b"/", "").unwrap(), "http://[::1]/");
+        assert_eq!(full_url("::1", 81, b"", "").unwrap(), "http://[::1]:81");
+        assert_eq!(full_url("h", 80, b"x(1)", "").unwrap(), "http://h/x%281%29");
+        assert!(full_url("", 80, b"/", "").is_none());
+    }
+}
