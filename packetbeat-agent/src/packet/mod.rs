@@ -5,31 +5,33 @@
 //! [`DecodeError`] that the caller counts.
 
 mod decode;
+mod flow_hash;
 
 use std::net::IpAddr;
 
 pub use decode::decode;
+pub use flow_hash::flow_hash;
 
 use crate::time::Timestamp;
 
 /// The link-layer framing of a capture, from the pcap/pcapng header or the live source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkType {
-    /// DLT_EN10MB (1): Ethernet II, with optional 802.1Q / 802.1ad (QinQ) tags.
+    /// `DLT_EN10MB` (1): Ethernet II, with optional `802.1Q` / `802.1ad` (`QinQ`) tags.
     Ethernet,
-    /// DLT_NULL (0): BSD loopback, a 4-byte address family in host byte order.
+    /// `DLT_NULL` (0): BSD loopback, a 4-byte address family in host byte order.
     Null,
-    /// DLT_LOOP (108): OpenBSD loopback, a 4-byte address family in network byte order.
+    /// `DLT_LOOP` (108): OpenBSD loopback, a 4-byte address family in network byte order.
     Loop,
-    /// DLT_RAW (101) / LINKTYPE_RAW: a bare IPv4 or IPv6 packet.
+    /// `DLT_RAW` (101) / `LINKTYPE_RAW`: a bare IPv4 or IPv6 packet.
     Raw,
-    /// LINKTYPE_IPV4 (228).
+    /// `LINKTYPE_IPV4` (228).
     Ipv4,
-    /// LINKTYPE_IPV6 (229).
+    /// `LINKTYPE_IPV6` (229).
     Ipv6,
-    /// DLT_LINUX_SLL (113): Linux cooked capture v1.
+    /// `DLT_LINUX_SLL` (113): Linux cooked capture v1.
     LinuxSll,
-    /// DLT_LINUX_SLL2 (276): Linux cooked capture v2.
+    /// `DLT_LINUX_SLL2` (276): Linux cooked capture v2.
     LinuxSll2,
 }
 
