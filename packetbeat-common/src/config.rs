@@ -6,8 +6,9 @@
 /// The program copies the frame in power-of-two size classes from [`MIN_RECORD_CLASS`] up to this
 /// value: each class is a constant-size `bpf_ringbuf_reserve` (the verifier insists on a constant)
 /// and a `bpf_skb_load_bytes` whose length is masked with `class - 1`, which proves the bound to the
-/// verifier. 65536 covers a full GSO super-frame on loopback as far as IP's 16-bit length allows.
-pub const MAX_SNAPLEN: u32 = 65_536;
+/// verifier. 262144 (tcpdump's default) covers loopback frames (MTU 65536 plus headers) and GSO
+/// super-frames.
+pub const MAX_SNAPLEN: u32 = 262_144;
 
 /// Smallest size class of ring records (frame bytes, without the header).
 pub const MIN_RECORD_CLASS: u32 = 128;

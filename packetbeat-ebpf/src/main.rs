@@ -223,7 +223,9 @@ fn deliver(ctx: &SkBuffContext, header: &RecordHeader) -> Result<(), Skip> {
         4097..=8192 => emit::<8192>(ctx, header),
         8193..=16384 => emit::<16384>(ctx, header),
         16385..=32768 => emit::<32768>(ctx, header),
-        _ => emit::<65536>(ctx, header),
+        32769..=65536 => emit::<65536>(ctx, header),
+        65537..=131_072 => emit::<131_072>(ctx, header),
+        _ => emit::<262_144>(ctx, header),
     }
 }
 

@@ -95,8 +95,9 @@ fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::process:
     }
 }
 
-/// A real nginx serving `root` on 127.0.0.1:`port`, with gzip on for text and a `/post` location
-/// that answers POSTs.
+/// A real nginx serving `dir/www` on 127.0.0.1:`port`, with gzip on for text, a `/post` location
+/// that answers POSTs at once (without reading the body), and `/upload` proxied to `upstream` (nginx
+/// reads the whole body first, so `Expect: 100-continue` gets a real `100 Continue`).
 pub struct Nginx {
     child: Child,
     /// Its port.
@@ -106,7 +107,7 @@ pub struct Nginx {
 impl Nginx {
     /// Starts nginx; files to serve go in `dir/www`.
     #[must_use]
-    pub fn start(dir: &Path, port: u16) -> Self {
+    pub fn start(dir: &Path, port: u16, upstream: u16) -> Self {
         let www = dir.join("www");
         std::fs::create_dir_all(&www).expect("www");
         let conf = dir.join("nginx.conf");
@@ -120,7 +121,8 @@ impl Nginx {
                  default_type application/octet-stream;\n types {{ text/plain txt; text/html html; }}\n\
                  keepalive_requests 10000;\n gzip on;\n gzip_types text/plain;\n gzip_min_length 64;\n\
                  server {{\n  listen 127.0.0.1:{port};\n  root {www};\n\
-                 location = /post {{ client_max_body_size 10m; return 201 \"created\\n\"; }}\n }}\n}}\n",
+                 location = /post {{ client_max_body_size 10m; return 201 \"created\\n\"; }}\n\
+                 location = /upload {{ client_max_body_size 10m; proxy_pass http://127.0.0.1:{upstream}; }}\n }}\n}}\n",
                 d = dir.display(),
                 www = www.display(),
             ),
@@ -259,7 +261,7 @@ impl Tcpdump {
         let err = dir.join("tcpdump.log");
         let filter = ports.iter().map(|p| format!("tcp port {p}")).collect::<Vec<_>>().join(" or ");
         let child = Command::new("tcpdump")
-            .args(["-i", "lo", "-s", "0", "-U", "-n", "-w"])
+            .args(["-i", "lo", "-s", "0", "-B", "262144", "--immediate-mode", "-U", "-n", "-w"])
             .arg(&file)
             .arg(filter)
             .stdout(Stdio::null())
@@ -274,12 +276,15 @@ impl Tcpdump {
         Self { child, file }
     }
 
-    /// Stops the capture, returning the file.
+    /// Stops the capture, returning the file; fails if tcpdump itself dropped packets (then the
+    /// replay would rightly report packet loss and could not be compared with the live run).
     #[must_use]
     pub fn stop(mut self) -> PathBuf {
         std::thread::sleep(Duration::from_millis(300));
         interrupt(&self.child);
         let _ = wait_with_timeout(&mut self.child, Duration::from_secs(10));
+        let log = std::fs::read_to_string(self.file.with_file_name("tcpdump.log")).unwrap_or_default();
+        assert!(log.lines().any(|l| l.trim() == "0 packets dropped by kernel"), "tcpdump lost packets, its capture is incomplete:\n{log}");
         self.file.clone()
     }
 }

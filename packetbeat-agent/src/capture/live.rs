@@ -426,8 +426,8 @@ mod tests {
         assert_eq!(ring_size(0, 100), page_size());
         assert_eq!(ring_size(3 << 20, 1514), 4 << 20);
         assert_eq!(ring_size(u32::MAX, 1514), 1 << 31);
-        // Two 64 KiB records (plus headers) need 256 KiB.
-        assert_eq!(ring_size(4096, 0), 256 << 10);
+        // Two 256 KiB records (plus headers) need 1 MiB.
+        assert_eq!(ring_size(4096, 0), 1 << 20);
         assert_eq!(ring_size(4096, 2000), 8192);
     }
 

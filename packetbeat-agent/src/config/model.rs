@@ -104,7 +104,8 @@ impl Default for InterfacesConfig {
         Self {
             device: "any".into(),
             kind: CaptureKind::Ebpf,
-            snaplen: 65_535,
+            // tcpdump's default: loopback (MTU 65536) and GSO frames exceed Packetbeat's 65535.
+            snaplen: 262_144,
             buffer_size_mb: 30,
             internal_networks: vec!["private".into()],
             with_vlans: None,

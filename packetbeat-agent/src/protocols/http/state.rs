@@ -48,6 +48,9 @@ enum Phase {
     },
     /// Looking for the next start line; offset 0 of the next bytes is a candidate when `at_line_start`.
     Resync { at_line_start: bool },
+    /// Inside the body of a request that was already answered (an early response, e.g. `413` or a
+    /// `201` sent before the upload was read): the bytes are skipped, nothing is published.
+    Skip { reader: BodyReader },
 }
 
 /// One direction of the connection.
@@ -103,7 +106,7 @@ impl HttpState {
         if msg.is_interim() {
             return;
         }
-        match self.pending.pop_front() {
+        match self.pending.pop_front().or_else(|| self.take_request_in_progress()) {
             Some(req) => {
                 let success = (200..300).contains(&msg.status_code);
                 if msg.status_code == 101 || (req.is_connect_request && success) {
@@ -112,6 +115,24 @@ impl HttpState {
                 self.publish(Some(req), Some(msg), cx);
             }
             None => self.publish(None, Some(msg), cx),
+        }
+    }
+
+    /// A response came while the request's body is still arriving (servers may answer early, e.g. a
+    /// `201` or `413` before reading an upload, or when `Expect: 100-continue` is refused): the
+    /// response belongs to that request. Packetbeat reports both as unmatched; we pair them and skip
+    /// the rest of the request body.
+    fn take_request_in_progress(&mut self) -> Option<HttpMessage> {
+        let stream = &mut self.streams[Direction::ToServer.index()];
+        match mem::take(&mut stream.phase) {
+            Phase::Body { msg, reader } if msg.is_request => {
+                stream.phase = Phase::Skip { reader };
+                Some(*msg)
+            }
+            other => {
+                stream.phase = other;
+                None
+            }
         }
     }
 
@@ -226,6 +247,21 @@ impl ProtocolState for HttpState {
                     Some(used) => pos += used,
                     None => {}
                 },
+                Phase::Skip { mut reader } => match reader.feed(rest, |_| {}) {
+                    Err(_) => {
+                        cx.stats.parse_errors += 1;
+                        self.streams[dir.index()].phase = Phase::Resync {
+                            at_line_start: false,
+                        };
+                    }
+                    Ok(step) => {
+                        pos += step.consumed;
+                        if !step.done {
+                            self.streams[dir.index()].phase = Phase::Skip { reader };
+                            return pos;
+                        }
+                    }
+                },
                 Phase::Body {
                     mut msg,
                     mut reader,
@@ -300,6 +336,19 @@ impl ProtocolState for HttpState {
                     )
                 }
             }
+            Phase::Skip {
+                reader: BodyReader::Length { remaining },
+            } if lost > 0 && lost < remaining => (
+                Phase::Skip {
+                    reader: BodyReader::Length {
+                        remaining: remaining - lost,
+                    },
+                },
+                None,
+            ),
+            Phase::Skip {
+                reader: BodyReader::Length { remaining },
+            } if lost == remaining => (Phase::Head, None),
             Phase::Body {
                 mut msg,
                 reader: BodyReader::UntilClose,

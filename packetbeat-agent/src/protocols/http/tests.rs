@@ -373,6 +373,27 @@ fn expect_100_continue_gives_one_transaction() {
 }
 
 #[test]
+fn early_response_pairs_with_the_request_still_uploading() {
+    let mut h = Harness::default();
+    h.feed(
+        C2S,
+        b"POST /upload HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n",
+    );
+    h.at(1)
+        .feed(S2C, b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(h.out.len(), 1, "{:#?}", h.out);
+    // The rest of the upload, if the client sends it anyway, is skipped, not parsed as a request.
+    h.at(2).feed(C2S, b"0123456789");
+    h.feed(C2S, b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+    h.feed(S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").close();
+    assert_eq!(h.out.len(), 2, "{:#?}", h.out);
+    assert_eq!(field(&h.out[0], "http.response.status_code"), 413);
+    assert_eq!(h.out[0].method.as_deref(), Some("POST"));
+    assert_eq!(h.out[1].query.as_deref(), Some("GET /next"));
+    assert_eq!((h.stats.unmatched_requests, h.stats.unmatched_responses, h.stats.parse_errors), (0, 0, 0));
+}
+
+#[test]
 fn close_delimited_body_ends_at_fin() {
     let mut h = Harness::default();
     h.feed(C2S, b"GET / HTTP/1.0\r\n\r\n");
