@@ -72,7 +72,7 @@ fn bench(c: &mut Criterion) {
     let (bytes, packets, transactions) = synth::http_keepalive(spec);
     let path = std::env::temp_dir().join(format!("pb-bench-http-{}.pcap", std::process::id()));
     std::fs::write(&path, &bytes).expect("write pcap");
-    let (registry, _) = Registry::from_config(Some(&serde_norway::from_str("[{type: http, ports: [80]}]").expect("yaml"))).expect("registry");
+    let (registry, _) = Registry::from_config(Some(&serde_norway::from_str::<Vec<serde_norway::Value>>("[{type: http, ports: [80]}]").expect("yaml"))).expect("registry");
     let registry = Arc::new(registry);
     assert_eq!(count_only(&path), packets);
     assert_eq!(replay_once(&path, &registry), transactions);

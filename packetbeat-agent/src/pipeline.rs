@@ -202,11 +202,13 @@ pub struct Summary {
 pub fn run(source: &mut dyn PacketSource, cfg: PipelineConfig, mut output: Box<dyn Output>) -> anyhow::Result<Summary> {
     let queue_chunks = (cfg.limits.output_queue_events / 64).clamp(4, 4096);
     let (out_tx, out_rx) = bounded::<Chunk>(queue_chunks);
+    let (free_tx, free_rx) = bounded::<Vec<u8>>(queue_chunks + 2 * cfg.workers.max(1));
     let metrics = Arc::clone(&cfg.metrics);
     let output_thread = thread::Builder::new().name("output".into()).spawn(move || -> std::io::Result<u64> {
         let mut written = 0;
         let mut result = Ok(());
-        for chunk in &out_rx {
+        let mut last_report = Instant::now();
+        for mut chunk in &out_rx {
             if result.is_ok() {
                 result = output.write_chunk(&chunk);
                 written += chunk.events;
@@ -214,8 +216,14 @@ pub fn run(source: &mut dyn PacketSource, cfg: PipelineConfig, mut output: Box<d
                     result = output.flush();
                 }
             }
-            metrics.store("output", vec![("output.events_written".into(), written)]);
+            chunk.bytes.clear();
+            let _ = free_tx.try_send(chunk.bytes);
+            if last_report.elapsed() >= Duration::from_millis(500) {
+                last_report = Instant::now();
+                metrics.store("output", vec![("output.events_written".into(), written)]);
+            }
         }
+        metrics.store("output", vec![("output.events_written".into(), written)]);
         result?;
         output.flush()?;
         Ok(written)
@@ -224,9 +232,9 @@ pub fn run(source: &mut dyn PacketSource, cfg: PipelineConfig, mut output: Box<d
     let mut publish = cfg.publish.clone();
     publish.block_when_full = cfg.mode == Mode::Replay;
     let capture_result = if cfg.workers <= 1 {
-        run_inline(source, &cfg, Publisher::new(publish, out_tx))
+        run_inline(source, &cfg, Publisher::new(publish, out_tx, free_rx))
     } else {
-        run_sharded(source, &cfg, &publish, &out_tx).map(|()| drop(out_tx))
+        run_sharded(source, &cfg, &publish, &out_tx, &free_rx).map(|()| drop(out_tx))
     };
     let written = output_thread.join().map_err(|_| anyhow::anyhow!("the output thread panicked"))?;
     capture_result?;
@@ -286,7 +294,13 @@ fn run_inline(source: &mut dyn PacketSource, cfg: &PipelineConfig, publisher: Pu
     Ok(())
 }
 
-fn run_sharded(source: &mut dyn PacketSource, cfg: &PipelineConfig, publish: &PublishSettings, out_tx: &Sender<Chunk>) -> anyhow::Result<()> {
+fn run_sharded(
+    source: &mut dyn PacketSource,
+    cfg: &PipelineConfig,
+    publish: &PublishSettings,
+    out_tx: &Sender<Chunk>,
+    free_chunks: &Receiver<Vec<u8>>,
+) -> anyhow::Result<()> {
     let n = cfg.workers;
     let (free_tx, free_rx) = bounded::<Batch>(n * 8);
     let mut senders = Vec::with_capacity(n);
@@ -298,7 +312,7 @@ fn run_sharded(source: &mut dyn PacketSource, cfg: &PipelineConfig, publish: &Pu
             id,
             Arc::clone(&cfg.registry),
             &cfg.limits,
-            Publisher::new(publish.clone(), out_tx.clone()),
+            Publisher::new(publish.clone(), out_tx.clone(), free_chunks.clone()),
             Arc::clone(&cfg.metrics),
         );
         let free_tx = free_tx.clone();

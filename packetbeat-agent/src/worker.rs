@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use serde_json::{json, Value};
 
 use crate::config::Limits;
@@ -40,6 +40,8 @@ pub struct Publisher {
     settings: PublishSettings,
     chunk: Chunk,
     out: Sender<Chunk>,
+    /// Emptied chunk buffers coming back from the output thread, so the steady state reuses them.
+    free: Receiver<Vec<u8>>,
     /// Events serialized.
     pub published: u64,
     /// Events dropped because the output queue was full (live capture only).
@@ -49,10 +51,10 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// A publisher sending to `out`.
+    /// A publisher sending to `out` and taking buffers back from `free`.
     #[must_use]
-    pub fn new(settings: PublishSettings, out: Sender<Chunk>) -> Self {
-        Self { settings, chunk: Chunk::default(), out, published: 0, dropped_queue_full: 0, dropped_outgoing: 0 }
+    pub fn new(settings: PublishSettings, out: Sender<Chunk>, free: Receiver<Vec<u8>>) -> Self {
+        Self { settings, chunk: Chunk::default(), out, free, published: 0, dropped_queue_full: 0, dropped_outgoing: 0 }
     }
 
     /// Sends the current chunk, if any.
@@ -60,7 +62,8 @@ impl Publisher {
         if self.chunk.events == 0 {
             return;
         }
-        let chunk = std::mem::replace(&mut self.chunk, Chunk { bytes: Vec::with_capacity(CHUNK_BYTES + 4096), events: 0 });
+        let bytes = self.free.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK_BYTES + 4096));
+        let chunk = std::mem::replace(&mut self.chunk, Chunk { bytes, events: 0 });
         if self.settings.block_when_full {
             // The output thread only stops after every sender is gone, so this cannot fail while
             // it runs; if it died, its error is reported by the pipeline.

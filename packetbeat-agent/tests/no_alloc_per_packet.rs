@@ -58,7 +58,7 @@ fn allocations(spec: synth::Spec) -> (u64, u64, u64) {
     let (bytes, packets, tx) = synth::http_keepalive(spec);
     let path = std::env::temp_dir().join(format!("pb-alloc-{}-{}.pcap", std::process::id(), spec.body_segments));
     std::fs::write(&path, bytes).unwrap();
-    let (registry, _) = Registry::from_config(Some(&serde_norway::from_str("[{type: http, ports: [80]}]").unwrap())).unwrap();
+    let (registry, _) = Registry::from_config(Some(&serde_norway::from_str::<Vec<serde_norway::Value>>("[{type: http, ports: [80]}]").unwrap())).unwrap();
     let cfg = PipelineConfig {
         mode: Mode::Replay,
         workers: 1,
