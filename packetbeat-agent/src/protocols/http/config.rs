@@ -4,10 +4,9 @@
 //! Unknown keys are accepted here (the global config layer warns about them). Lists also accept a
 //! single scalar (`ports: 80`), as libbeat's config loader does.
 
-use std::fmt;
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::Deserializer;
 use serde::Deserialize;
 
 /// Packetbeat's `protos.DefaultTransactionExpiration`.
@@ -139,82 +138,14 @@ pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Parses a Go `time.Duration` string: a sequence of decimal numbers with optional fraction and a
-/// unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`), e.g. `"10s"`, `"1.5h"`, `"1m30s"`, `"500ms"`, or `"0"`.
-/// Negative durations are rejected.
-///
-/// # Errors
-/// A message naming the bad input when it is not a Go duration.
-pub fn parse_go_duration(input: &str) -> Result<Duration, String> {
-    let bad =
-        || format!("invalid duration {input:?} (expected e.g. \"10s\", \"500ms\", \"1m30s\")");
-    let s = input.trim();
-    let s = s.strip_prefix('+').unwrap_or(s);
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if s.is_empty() || s.starts_with('-') {
-        return Err(bad());
-    }
-    let mut rest = s;
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (num, tail) = rest.split_at(num_len);
-        if num.is_empty() || num == "." {
-            return Err(bad());
-        }
-        let value: f64 = num.parse().map_err(|_| bad())?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let scale = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += value * scale;
-        rest = tail;
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| bad())
-}
+pub use crate::config::duration::deserialize as deserialize_duration;
 
-/// Serde adapter for Go durations: a string (`"10s"`) or a number of seconds (`10`, `0.5`).
+/// Parses a non-negative Go duration (see [`crate::config::duration::parse_go_duration`]).
 ///
 /// # Errors
-/// When the value is neither a Go duration string nor a non-negative number.
-pub fn deserialize_duration<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Duration, D::Error> {
-    struct DurationVisitor;
-    impl Visitor<'_> for DurationVisitor {
-        type Value = Duration;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a duration such as \"10s\" or a number of seconds")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
-            parse_go_duration(v).map_err(E::custom)
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
-            Ok(Duration::from_secs(v))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
-            u64::try_from(v)
-                .map(Duration::from_secs)
-                .map_err(|_| E::custom("negative duration"))
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
-            Duration::try_from_secs_f64(v).map_err(E::custom)
-        }
-    }
-    deserializer.deserialize_any(DurationVisitor)
+/// A message naming the bad input when it is not a non-negative Go duration.
+pub fn parse_go_duration(input: &str) -> Result<Duration, String> {
+    crate::config::duration::parse_go_duration(input)?.ok_or_else(|| format!("negative duration {input:?}"))
 }
 
 /// A list that may also be written as one scalar.
