@@ -20,6 +20,10 @@ use packetbeat_agent::pipeline::{self, Mode, PipelineConfig};
 use packetbeat_agent::protocols::registry::Registry;
 use packetbeat_agent::worker::PublishSettings;
 
+/// The shipped binary's allocator, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Null;
 
 impl Output for Null {
