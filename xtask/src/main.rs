@@ -113,7 +113,7 @@ fn main() -> Result<()> {
         Cmd::Test { no_conformance } => {
             build()?;
             setup::ensure_test_packages()?;
-            exec(cargo().current_dir(root()).args(["test", "--release", "--workspace"]).env("PACKETBEAT_AGENT_BIN", agent_bin()))?;
+            exec(cargo().current_dir(root()).args(["test", "--release", "--workspace", "--no-fail-fast"]).env("PACKETBEAT_AGENT_BIN", agent_bin()))?;
             if !no_conformance {
                 conformance(&[])?;
             }
