@@ -111,7 +111,10 @@ impl MessageBuilder {
     /// An assembler for requests (client → server) or replies.
     #[must_use]
     pub fn new(requests: bool) -> Self {
-        Self { requests, ..Self::default() }
+        Self {
+            requests,
+            ..Self::default()
+        }
     }
 
     /// Whether a message is partly assembled.
@@ -238,7 +241,11 @@ impl MessageBuilder {
             top: Top::Inline,
             is_error: false,
             text: String::from_utf8_lossy(&text).into_owned(),
-            head: args.iter().take(HEAD_ELEMENTS).map(|a| (String::from_utf8_lossy(a).into_owned(), false)).collect(),
+            head: args
+                .iter()
+                .take(HEAD_ELEMENTS)
+                .map(|a| (String::from_utf8_lossy(a).into_owned(), false))
+                .collect(),
             elements: args.len() as u64,
             lost_bytes: false,
             truncated,
@@ -246,11 +253,20 @@ impl MessageBuilder {
     }
 
     /// Copies payload bytes into the text; returns the bytes used.
-    fn feed_blob(b: &mut Blob, data: &[u8], text: &mut Vec<u8>, truncated: &mut bool) -> Result<usize, RedisParseError> {
-        let take = usize::try_from(b.payload_left).unwrap_or(usize::MAX).min(data.len());
+    fn feed_blob(
+        b: &mut Blob,
+        data: &[u8],
+        text: &mut Vec<u8>,
+        truncated: &mut bool,
+    ) -> Result<usize, RedisParseError> {
+        let take = usize::try_from(b.payload_left)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
         let payload = data.get(..take).unwrap_or_default();
         if !b.hidden {
-            let skip = usize::try_from(b.skip).unwrap_or(usize::MAX).min(payload.len());
+            let skip = usize::try_from(b.skip)
+                .unwrap_or(usize::MAX)
+                .min(payload.len());
             push_capped(text, payload.get(skip..).unwrap_or_default(), truncated);
         }
         b.skip = b.skip.saturating_sub(take as u64);
@@ -316,27 +332,53 @@ impl MessageBuilder {
     fn on_token(&mut self, token: Token<'_>) -> Result<Option<RedisMessage>, RedisParseError> {
         if let Some(in_error) = self.streamed {
             // Inside a streamed string only chunk headers may come.
-            let Token::Chunk { len } = token else { return Err(RedisParseError::Malformed) };
+            let Token::Chunk { len } = token else {
+                return Err(RedisParseError::Malformed);
+            };
             if len == 0 {
                 self.streamed = None;
                 self.msg.is_error |= in_error && self.stack.is_empty();
                 return Ok(self.value_done());
             }
-            self.blob = Some(Blob { payload_left: len, crlf_left: 2, skip: 0, hidden: self.hidden(), chunk: true });
+            self.blob = Some(Blob {
+                payload_left: len,
+                crlf_left: 2,
+                skip: 0,
+                hidden: self.hidden(),
+                chunk: true,
+            });
             return Ok(None);
         }
         let top_level = self.stack.is_empty();
         if self.requests {
             let ok = match (&token, self.stack.len()) {
-                (Token::Aggregate { kind: AggregateKind::Array, .. }, 0) => true,
-                (Token::Blob { kind: BlobKind::String, len: Len::Known(_) }, 1) => true,
+                (
+                    Token::Aggregate {
+                        kind: AggregateKind::Array,
+                        ..
+                    },
+                    0,
+                ) => true,
+                (
+                    Token::Blob {
+                        kind: BlobKind::String,
+                        len: Len::Known(_),
+                    },
+                    1,
+                ) => true,
                 _ => false,
             };
             if !ok {
                 return Err(RedisParseError::BadRequest);
             }
         }
-        let is_attribute = matches!(token, Token::Aggregate { kind: AggregateKind::Attribute, .. });
+        let is_attribute = matches!(
+            token,
+            Token::Aggregate {
+                kind: AggregateKind::Attribute,
+                ..
+            }
+        );
         if top_level && !is_attribute {
             self.msg.top = match token {
                 Token::Simple { kind, .. } => Top::Simple(kind),
@@ -352,7 +394,9 @@ impl MessageBuilder {
             Token::Simple { kind, text } => {
                 match kind {
                     SimpleKind::Null => self.render(b"nil"),
-                    SimpleKind::Boolean => self.render(if text == b"t" { b"true" } else { b"false" }),
+                    SimpleKind::Boolean => {
+                        self.render(if text == b"t" { b"true" } else { b"false" })
+                    }
                     _ => self.render(text),
                 }
                 if top_level && kind == SimpleKind::Error {
@@ -379,8 +423,18 @@ impl MessageBuilder {
                         Ok(None)
                     }
                     Len::Known(n) => {
-                        let skip = if kind == BlobKind::Verbatim && n >= 4 { 4 } else { 0 };
-                        self.blob = Some(Blob { payload_left: n, crlf_left: 2, skip, hidden: self.hidden(), chunk: false });
+                        let skip = if kind == BlobKind::Verbatim && n >= 4 {
+                            4
+                        } else {
+                            0
+                        };
+                        self.blob = Some(Blob {
+                            payload_left: n,
+                            crlf_left: 2,
+                            skip,
+                            hidden: self.hidden(),
+                            chunk: false,
+                        });
                         Ok(None)
                     }
                 }
@@ -395,7 +449,11 @@ impl MessageBuilder {
                         return Ok(self.value_done());
                     }
                     Len::Streamed => None,
-                    Len::Known(n) if matches!(kind, AggregateKind::Map | AggregateKind::Attribute) => Some(n.saturating_mul(2)),
+                    Len::Known(n)
+                        if matches!(kind, AggregateKind::Map | AggregateKind::Attribute) =>
+                    {
+                        Some(n.saturating_mul(2))
+                    }
                     Len::Known(n) => Some(n),
                 };
                 if top_level && self.requests && remaining == Some(0) {
@@ -406,9 +464,18 @@ impl MessageBuilder {
                 let hidden = is_attribute || self.hidden();
                 let request_line = top_level && self.requests;
                 if !hidden && !request_line {
-                    self.render(if kind == AggregateKind::Map { b"{" } else { b"[" });
+                    self.render(if kind == AggregateKind::Map {
+                        b"{"
+                    } else {
+                        b"["
+                    });
                 }
-                self.stack.push(Frame { kind, remaining, index: 0, hidden });
+                self.stack.push(Frame {
+                    kind,
+                    remaining,
+                    index: 0,
+                    hidden,
+                });
                 Ok(self.close_finished_frames())
             }
             Token::End => match self.stack.last() {
@@ -427,7 +494,9 @@ impl MessageBuilder {
     /// A value ended at the current level: count it in its parent, close finished aggregates.
     fn value_done(&mut self) -> Option<RedisMessage> {
         let depth = self.stack.len();
-        let Some(f) = self.stack.last_mut() else { return Some(self.take_message()) };
+        let Some(f) = self.stack.last_mut() else {
+            return Some(self.take_message());
+        };
         if depth == 1 && !f.hidden {
             if let Some(h) = self.head.last_mut() {
                 if f.index < HEAD_ELEMENTS as u64 {
@@ -447,14 +516,24 @@ impl MessageBuilder {
         if f.remaining != Some(0) {
             return None;
         }
-        let Some(f) = self.stack.pop() else { return None };
+        let Some(f) = self.stack.pop() else {
+            return None;
+        };
         if f.kind == AggregateKind::Attribute {
             // The attribute describes the value that follows; it is not a value itself.
-            return if self.stack.is_empty() { None } else { self.close_finished_frames() };
+            return if self.stack.is_empty() {
+                None
+            } else {
+                self.close_finished_frames()
+            };
         }
         let request_line = self.stack.is_empty() && self.requests;
         if !f.hidden && !request_line {
-            self.render(if f.kind == AggregateKind::Map { b"}" } else { b"]" });
+            self.render(if f.kind == AggregateKind::Map {
+                b"}"
+            } else {
+                b"]"
+            });
         }
         if self.stack.is_empty() {
             self.msg.elements = f.index;
@@ -468,7 +547,13 @@ impl MessageBuilder {
         msg.head = self
             .head
             .iter()
-            .map(|(r, int)| (String::from_utf8_lossy(self.text.get(r.clone()).unwrap_or_default()).into_owned(), *int))
+            .map(|(r, int)| {
+                (
+                    String::from_utf8_lossy(self.text.get(r.clone()).unwrap_or_default())
+                        .into_owned(),
+                    *int,
+                )
+            })
             .collect();
         self.reset();
         msg
