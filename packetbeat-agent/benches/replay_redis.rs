@@ -73,7 +73,8 @@ fn bench(c: &mut Criterion) {
     let (bytes, packets, transactions) = redis_synth::redis_pipelined(spec);
     let path = std::env::temp_dir().join(format!("pb-bench-redis-{}.pcap", std::process::id()));
     std::fs::write(&path, &bytes).expect("write pcap");
-    let (registry, _) = Registry::from_config(Some(&serde_norway::from_str("[{type: redis, ports: [6379]}]").expect("yaml"))).expect("registry");
+    let protocols: Vec<serde_norway::Value> = serde_norway::from_str("[{type: redis, ports: [6379]}]").expect("yaml");
+    let (registry, _) = Registry::from_config(Some(&protocols)).expect("registry");
     let registry = Arc::new(registry);
     assert_eq!(count_only(&path), packets);
     assert_eq!(replay_once(&path, &registry), transactions);

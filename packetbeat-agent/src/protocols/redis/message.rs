@@ -351,23 +351,22 @@ impl MessageBuilder {
         }
         let top_level = self.stack.is_empty();
         if self.requests {
-            let ok = match (&token, self.stack.len()) {
+            let ok = matches!(
+                (&token, self.stack.len()),
                 (
                     Token::Aggregate {
                         kind: AggregateKind::Array,
                         ..
                     },
-                    0,
-                ) => true,
-                (
+                    0
+                ) | (
                     Token::Blob {
                         kind: BlobKind::String,
-                        len: Len::Known(_),
+                        len: Len::Known(_)
                     },
-                    1,
-                ) => true,
-                _ => false,
-            };
+                    1
+                )
+            );
             if !ok {
                 return Err(RedisParseError::BadRequest);
             }
@@ -516,9 +515,7 @@ impl MessageBuilder {
         if f.remaining != Some(0) {
             return None;
         }
-        let Some(f) = self.stack.pop() else {
-            return None;
-        };
+        let f = self.stack.pop()?;
         if f.kind == AggregateKind::Attribute {
             // The attribute describes the value that follows; it is not a value itself.
             return if self.stack.is_empty() {

@@ -270,6 +270,9 @@ pub fn next_token(buf: &[u8]) -> Result<Option<(Token<'_>, usize)>, RedisParseEr
     Ok(Some((token, used)))
 }
 
+/// An inline command's arguments and the bytes its line used.
+pub type InlineCommand = (Vec<Vec<u8>>, usize);
+
 /// An inline command (`SET k v\r\n`, as typed into telnet): the line's arguments, split the way
 /// Redis's `sdssplitargs` does (double quotes with `\n \r \t \b \a \\ \" \xHH` escapes, single
 /// quotes with `\'`), and the bytes used. A line may end with LF alone, as Redis accepts.
@@ -277,7 +280,7 @@ pub fn next_token(buf: &[u8]) -> Result<Option<(Token<'_>, usize)>, RedisParseEr
 /// # Errors
 /// [`RedisParseError::LineTooLong`], or [`RedisParseError::Malformed`] for unbalanced quotes or
 /// more than [`REDIS_MAX_INLINE_ARGS`] arguments.
-pub fn inline_command(buf: &[u8]) -> Result<Option<(Vec<Vec<u8>>, usize)>, RedisParseError> {
+pub fn inline_command(buf: &[u8]) -> Result<Option<InlineCommand>, RedisParseError> {
     let window = buf
         .get(..buf.len().min(REDIS_MAX_LINE_LEN + 1))
         .unwrap_or(buf);
@@ -627,10 +630,8 @@ mod tests {
         assert_eq!(tok(b"+OK\n"), Err(RedisParseError::Malformed));
         assert_eq!(tok(b"\n"), Err(RedisParseError::UnknownType(b'\n')));
         assert_eq!(tok(b"GET x\r\n"), Err(RedisParseError::UnknownType(b'G')));
-        let long = [b'+']
-            .into_iter()
-            .chain(std::iter::repeat_n(b'a', REDIS_MAX_LINE_LEN + 5))
-            .collect::<Vec<_>>();
+        let mut long = vec![b'a'; REDIS_MAX_LINE_LEN + 6];
+        long[0] = b'+';
         assert_eq!(tok(&long), Err(RedisParseError::LineTooLong));
     }
 
