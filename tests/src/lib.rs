@@ -358,3 +358,4 @@ pub fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(v, |v, k| v.get(k).unwrap_or(&Value::Null))
 }
 pub mod pcap;
+pub mod redis_server;

@@ -117,8 +117,26 @@ fn apt_install(pkgs: &[String]) -> Result<()> {
 
 /// Debian packages of the real servers and clients the integration tests drive.
 pub fn ensure_test_packages() -> Result<()> {
-    let missing = missing_commands(&[("nginx", "nginx"), ("curl", "curl"), ("tcpdump", "tcpdump"), ("ip", "iproute2")]);
-    apt_install(&missing)
+    let missing = missing_commands(&[
+        ("nginx", "nginx"),
+        ("curl", "curl"),
+        ("tcpdump", "tcpdump"),
+        ("ip", "iproute2"),
+        ("redis-server", "redis-server"),
+        ("redis-cli", "redis-tools"),
+        ("redis-benchmark", "redis-tools"),
+    ]);
+    apt_install(&missing)?;
+    ensure_python_module("redis", "redis")
+}
+
+/// A Python module the integration tests' clients import (e.g. redis-py), from PyPI when missing.
+fn ensure_python_module(module: &str, package: &str) -> Result<()> {
+    let ok = Command::new("python3").args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success());
+    if !ok {
+        exec(Command::new("python3").args(["-m", "pip", "install", "-q", package]))?;
+    }
+    Ok(())
 }
 
 /// PyYAML for the conformance checker.

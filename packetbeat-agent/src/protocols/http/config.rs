@@ -156,7 +156,8 @@ enum OneOrMany<T> {
     Many(Vec<T>),
 }
 
-fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+/// Serde adapter: a list, or one scalar as a list of one (libbeat's config loader accepts both).
+pub(crate) fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
