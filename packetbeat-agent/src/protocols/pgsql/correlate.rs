@@ -220,6 +220,9 @@ impl Correlator {
                 if tx.query.is_none() {
                     tx.notes.push(NOTE_UNKNOWN_STATEMENT.to_owned());
                 }
+                // Packetbeat ignores extended queries that start with `SET ` (drivers send them at
+                // connection start, e.g. pgjdbc's `SET extra_float_digits = 3`).
+                tx.hidden = tx.query.as_deref().is_some_and(|q| q.starts_with("SET "));
                 self.push(Pending::Tx(Box::new(tx)), cx);
             }
             b'S' => {
@@ -347,6 +350,9 @@ impl Correlator {
     }
 
     fn publish(&self, tx: PgsqlTx, end: Option<(Timestamp, u64)>, cx: &mut ParseCtx<'_>) {
+        if tx.hidden {
+            return;
+        }
         cx.stats.transactions += 1;
         cx.out.push(tx.into_transaction(end, &self.cfg));
     }

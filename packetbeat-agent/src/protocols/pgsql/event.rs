@@ -64,6 +64,8 @@ pub struct PgsqlTx {
     pub error: Option<ErrorFields>,
     /// `error.message` notes.
     pub notes: Vec<String>,
+    /// Not published: an extended-protocol `SET …`, which Packetbeat never reports.
+    pub hidden: bool,
 }
 
 impl PgsqlTx {

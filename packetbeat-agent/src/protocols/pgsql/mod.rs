@@ -17,7 +17,7 @@
 //!   every Execute is a transaction (pipelines, re-executed prepared statements, named portals),
 //!   with Bind parameters (text and binary) in `params`, its own rows, bytes and duration; an
 //!   Execute whose statement was never seen is published with the note "The actual query being
-//!   used is unknown". Packetbeat drops extended queries starting with `SET `; they are kept here;
+//!   used is unknown". Like Packetbeat, extended queries starting with `SET ` are not published;
 //! * a simple Query is split on `;` outside literals, quoted identifiers, dollar quotes and comments
 //!   (Packetbeat splits on every `;`); `method` is the first word, whatever whitespace follows;
 //! * ReadyForQuery realigns request/response pairing, so a miscount or a statement the server

@@ -441,6 +441,18 @@ fn error_in_pipeline_fails_first_execute_and_skips_to_sync() {
 }
 
 #[test]
+fn extended_set_is_not_published_like_packetbeat() {
+    let mut c = Conn::default_cfg();
+    c.login();
+    c.feed(C, &cat(&[parse("", "SET extra_float_digits = 3", &[]), bind("", "", &[], &[], &[]), execute(""), sync()]));
+    c.feed(S, &cat(&[m(b'1', b""), m(b'2', b""), complete("SET"), ready()]));
+    c.feed(C, &query("SET search_path = public"));
+    c.feed(S, &cat(&[complete("SET"), ready()]));
+    assert_eq!(c.out.len(), 1, "only the simple-protocol SET is published");
+    assert_eq!(c.out[0].method.as_deref(), Some("SET"));
+}
+
+#[test]
 fn bind_on_unknown_statement_is_published_with_a_note() {
     let mut c = Conn::default_cfg();
     c.login();
