@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use super::config::PgsqlConfig;
 use super::correlate::{Correlator, Msg};
-use super::parser::{find_sync_marker, frame, plausible_boundary, startup_frame, StartupKind, SYNC_MARKER_CARRY};
+use super::parser::{
+    find_sync_marker, frame, plausible_boundary, startup_frame, StartupKind, SYNC_MARKER_CARRY,
+};
 use crate::protocols::{Direction, ParseCtx, ProtocolState};
 use crate::time::Timestamp;
 
@@ -62,7 +64,16 @@ impl PgsqlState {
     #[must_use]
     pub fn new(cfg: Arc<PgsqlConfig>) -> Self {
         Self {
-            streams: [Stream { phase: Phase::Startup, partial_ts: None }, Stream { phase: Phase::Typed, partial_ts: None }],
+            streams: [
+                Stream {
+                    phase: Phase::Startup,
+                    partial_ts: None,
+                },
+                Stream {
+                    phase: Phase::Typed,
+                    partial_ts: None,
+                },
+            ],
             corr: Correlator::new(Arc::clone(&cfg)),
             cfg,
             encryption_asked: None,
@@ -89,7 +100,15 @@ impl PgsqlState {
     }
 
     /// Resynchronisation step at `pos`: returns the new position and whether to stop here.
-    fn resync_step(&mut self, dir: Direction, data: &[u8], pos: usize, carry: usize, ts: Timestamp, cx: &mut ParseCtx<'_>) -> (usize, bool) {
+    fn resync_step(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        pos: usize,
+        carry: usize,
+        ts: Timestamp,
+        cx: &mut ParseCtx<'_>,
+    ) -> (usize, bool) {
         let i = dir.index();
         if pos == 0 {
             if let Some(seg) = data.get(carry..) {
@@ -109,7 +128,13 @@ impl PgsqlState {
             self.streams[i].phase = Phase::Typed;
             if dir == Direction::ToClient {
                 // The ReadyForQuery itself closes the cycle.
-                let m = Msg { tag: b'Z', body: rest.get(at + 5..at + 6).unwrap_or_default(), truncated: false, size: 6, ts };
+                let m = Msg {
+                    tag: b'Z',
+                    body: rest.get(at + 5..at + 6).unwrap_or_default(),
+                    truncated: false,
+                    size: 6,
+                    ts,
+                };
                 let _ = self.corr.backend(&m, cx);
             }
             return (pos + at + len, false);
@@ -148,7 +173,11 @@ impl ProtocolState for PgsqlState {
                     let n = rest.len().min(usize::try_from(left).unwrap_or(usize::MAX));
                     pos += n;
                     let left = left - n as u64;
-                    self.streams[i].phase = if left == 0 { Phase::Typed } else { Phase::Skip(left) };
+                    self.streams[i].phase = if left == 0 {
+                        Phase::Typed
+                    } else {
+                        Phase::Skip(left)
+                    };
                 }
                 Phase::Resync { carry } => {
                     let (next, stop) = self.resync_step(dir, data, pos, carry, ts, cx);
@@ -169,7 +198,9 @@ impl ProtocolState for PgsqlState {
                         }
                         pos += f.total;
                         match kind {
-                            StartupKind::Ssl | StartupKind::GssEnc => self.encryption_asked = Some(kind),
+                            StartupKind::Ssl | StartupKind::GssEnc => {
+                                self.encryption_asked = Some(kind)
+                            }
                             StartupKind::Startup => {
                                 self.streams[i].phase = Phase::Typed;
                                 self.corr.startup(cx);
@@ -183,7 +214,11 @@ impl ProtocolState for PgsqlState {
                 Phase::Typed => {
                     if dir == Direction::ToClient {
                         if let Some(asked) = self.encryption_asked {
-                            let accepted = if asked == StartupKind::Ssl { b'S' } else { b'G' };
+                            let accepted = if asked == StartupKind::Ssl {
+                                b'S'
+                            } else {
+                                b'G'
+                            };
                             match rest.first() {
                                 Some(&b) if b == accepted => {
                                     self.encrypted = true;
@@ -219,8 +254,18 @@ impl ProtocolState for PgsqlState {
                         return pos;
                     };
                     let body = whole.get(f.header_len()..).unwrap_or_default();
-                    let msg_ts = if dir == Direction::ToClient { cx.ts } else { ts };
-                    let m = Msg { tag: f.tag, body, truncated, size: f.total as u64, ts: msg_ts };
+                    let msg_ts = if dir == Direction::ToClient {
+                        cx.ts
+                    } else {
+                        ts
+                    };
+                    let m = Msg {
+                        tag: f.tag,
+                        body,
+                        truncated,
+                        size: f.total as u64,
+                        ts: msg_ts,
+                    };
                     self.deliver(dir, &m, cx);
                     pos += held;
                     if truncated {
@@ -245,7 +290,11 @@ impl ProtocolState for PgsqlState {
         if let Phase::Skip(left) = stream.phase {
             if lost > 0 && lost <= left {
                 // The loss fell inside a message whose head was already decoded.
-                stream.phase = if lost == left { Phase::Typed } else { Phase::Skip(left - lost) };
+                stream.phase = if lost == left {
+                    Phase::Typed
+                } else {
+                    Phase::Skip(left - lost)
+                };
                 return;
             }
         }
