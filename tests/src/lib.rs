@@ -353,3 +353,4 @@ pub fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(v, |v, k| v.get(k).unwrap_or(&Value::Null))
 }
 pub mod pcap;
+pub mod pgsql_server;

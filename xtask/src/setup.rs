@@ -117,8 +117,26 @@ fn apt_install(pkgs: &[String]) -> Result<()> {
 
 /// Debian packages of the real servers and clients the integration tests drive.
 pub fn ensure_test_packages() -> Result<()> {
-    let missing = missing_commands(&[("nginx", "nginx"), ("curl", "curl"), ("tcpdump", "tcpdump"), ("ip", "iproute2")]);
-    apt_install(&missing)
+    let missing = missing_commands(&[
+        ("nginx", "nginx"),
+        ("curl", "curl"),
+        ("tcpdump", "tcpdump"),
+        ("ip", "iproute2"),
+        ("/usr/lib/postgresql/15/bin/initdb", "postgresql-15"),
+        ("psql", "postgresql-client-15"),
+        ("pgbench", "postgresql-15"),
+    ]);
+    apt_install(&missing)?;
+    ensure_python_package("psycopg", "psycopg[binary]")
+}
+
+/// A Python package the integration tests' clients use (e.g. psycopg 3 for pipelined PostgreSQL).
+fn ensure_python_package(module: &str, requirement: &str) -> Result<()> {
+    let ok = Command::new("python3").args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success());
+    if !ok {
+        exec(Command::new("python3").args(["-m", "pip", "install", "-q", requirement]))?;
+    }
+    Ok(())
 }
 
 /// PyYAML for the conformance checker.
