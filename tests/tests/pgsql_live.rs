@@ -78,14 +78,15 @@ fn drive(pg: &PgServer, dir: &std::path::Path) -> Tally {
     assert_eq!(out.lines().count(), 4, "COPY TO STDOUT gave {out:?}");
     add("COPY t TO STDOUT", none, 4, "", 1);
 
-    // pgbench: extended (unnamed statements) and prepared (named, parsed once per connection).
+    // pgbench: extended (unnamed statements) and prepared (named, parsed once per connection). It
+    // sends each script line as written, with its `;`.
     let script = dir.join("bench.sql");
     std::fs::write(&script, PGBENCH_SCRIPT).expect("script");
     let script = script.display().to_string();
     for mode in ["extended", "prepared"] {
         pg.pgbench(&["-n", "-c", "1", "-t", &PGBENCH_RUNS.to_string(), "-M", mode, "-f", &script]);
-        add("SELECT name FROM t WHERE id = $1", json!(["1"]), 1, "", PGBENCH_RUNS);
-        add("UPDATE t SET name = name WHERE id = $1", json!(["1"]), 0, "", PGBENCH_RUNS);
+        add("SELECT name FROM t WHERE id = $1;", json!(["1"]), 1, "", PGBENCH_RUNS);
+        add("UPDATE t SET name = name WHERE id = $1;", json!(["1"]), 0, "", PGBENCH_RUNS);
     }
 
     // psycopg 3 pipeline mode: text and binary parameters of several types, executemany, an error.
