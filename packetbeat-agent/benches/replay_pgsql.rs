@@ -3,10 +3,10 @@
 //! reads the same file and counts packets. Reported per packet (criterion's
 //! element throughput); transactions/s = packets/s × transactions / packets (printed at start).
 
-#[path = "../tests/support/synth.rs"]
-mod synth;
 #[path = "../tests/support/pgsql_synth.rs"]
 mod pgsql_synth;
+#[path = "../tests/support/synth.rs"]
+mod synth;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -55,27 +55,42 @@ fn replay_once(path: &std::path::Path, registry: &Arc<Registry>) -> u64 {
         workers: 1,
         registry: Arc::clone(registry),
         limits: Limits::default(),
-        publish: PublishSettings { agent: agent(), processors: Arc::new(vec![]), ignore_outgoing: false, block_when_full: true },
+        publish: PublishSettings {
+            agent: agent(),
+            processors: Arc::new(vec![]),
+            ignore_outgoing: false,
+            block_when_full: true,
+        },
         metrics: Arc::new(Metrics::default()),
         stop: Arc::new(AtomicBool::new(false)),
         metrics_period: None,
     };
-    pipeline::run(&mut src, cfg, Box::new(Null)).expect("replay").events_written
+    pipeline::run(&mut src, cfg, Box::new(Null))
+        .expect("replay")
+        .events_written
 }
 
 fn count_only(path: &std::path::Path) -> u64 {
     let mut src = PcapFileSource::open(path).expect("open");
     let mut n = 0u64;
-    while src.poll(Duration::ZERO, &mut |p| n += u64::from(p.data.len() > 0)).expect("poll") != Poll::End {}
+    while src
+        .poll(Duration::ZERO, &mut |p| n += u64::from(p.data.len() > 0))
+        .expect("poll")
+        != Poll::End
+    {}
     n
 }
 
 fn bench(c: &mut Criterion) {
-    let spec = pgsql_synth::PgSpec { conns: 200, round_trips: 100 };
+    let spec = pgsql_synth::PgSpec {
+        conns: 200,
+        round_trips: 100,
+    };
     let (bytes, packets, transactions) = pgsql_synth::pgsql_mix(spec);
     let path = std::env::temp_dir().join(format!("pb-bench-pgsql-{}.pcap", std::process::id()));
     std::fs::write(&path, &bytes).expect("write pcap");
-    let protocols: Vec<serde_norway::Value> = serde_norway::from_str("[{type: pgsql, ports: [5432]}]").expect("yaml");
+    let protocols: Vec<serde_norway::Value> =
+        serde_norway::from_str("[{type: pgsql, ports: [5432]}]").expect("yaml");
     let (registry, _) = Registry::from_config(Some(&protocols)).expect("registry");
     let registry = Arc::new(registry);
     assert_eq!(count_only(&path), packets);
@@ -86,7 +101,9 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(packets));
     g.sample_size(10);
     g.bench_function("baseline_read_and_count", |b| b.iter(|| count_only(&path)));
-    g.bench_function("agent_replay_1_worker", |b| b.iter(|| replay_once(&path, &registry)));
+    g.bench_function("agent_replay_1_worker", |b| {
+        b.iter(|| replay_once(&path, &registry))
+    });
     g.finish();
     let _ = std::fs::remove_file(&path);
 }
