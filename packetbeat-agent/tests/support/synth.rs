@@ -29,45 +29,26 @@ pub struct Writer {
 impl Writer {
     /// A pcap file with its global header.
     pub fn pcap() -> Self {
-        let mut w = Self {
-            out: Vec::new(),
-            ts_us: 0,
-            packets: 0,
-        };
+        let mut w = Self { out: Vec::new(), ts_us: 0, packets: 0 };
         w.out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        w.out
-            .extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        w.out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         w.out.extend_from_slice(&65_535u32.to_le_bytes());
         w.out.extend_from_slice(&1u32.to_le_bytes());
         w
     }
 
     /// One frame from `src` to `dst`.
-    pub fn frame(
-        &mut self,
-        src: ([u8; 4], u16),
-        dst: ([u8; 4], u16),
-        seq: u32,
-        ack: u32,
-        flags: u8,
-        payload: &[u8],
-    ) {
+    pub fn frame(&mut self, src: ([u8; 4], u16), dst: ([u8; 4], u16), seq: u32, ack: u32, flags: u8, payload: &[u8]) {
         let len = 54 + payload.len();
         self.ts_us += 7;
         self.packets += 1;
         let secs = 1_700_000_000 + self.ts_us / 1_000_000;
-        self.out
-            .extend_from_slice(&u32::try_from(secs).unwrap_or(0).to_le_bytes());
-        self.out.extend_from_slice(
-            &u32::try_from(self.ts_us % 1_000_000)
-                .unwrap_or(0)
-                .to_le_bytes(),
-        );
+        self.out.extend_from_slice(&u32::try_from(secs).unwrap_or(0).to_le_bytes());
+        self.out.extend_from_slice(&u32::try_from(self.ts_us % 1_000_000).unwrap_or(0).to_le_bytes());
         let l = u32::try_from(len).unwrap_or(u32::MAX);
         self.out.extend_from_slice(&l.to_le_bytes());
         self.out.extend_from_slice(&l.to_le_bytes());
-        self.out
-            .extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
+        self.out.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
         let total = u16::try_from(40 + payload.len()).unwrap_or(u16::MAX);
         self.out.extend_from_slice(&[0x45, 0]);
         self.out.extend_from_slice(&total.to_be_bytes());
@@ -78,8 +59,7 @@ impl Writer {
         self.out.extend_from_slice(&dst.1.to_be_bytes());
         self.out.extend_from_slice(&seq.to_be_bytes());
         self.out.extend_from_slice(&ack.to_be_bytes());
-        self.out
-            .extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        self.out.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
         self.out.extend_from_slice(payload);
     }
 }
@@ -95,24 +75,16 @@ pub const FIN_ACK: u8 = 0x11;
 
 /// The capture and how many packets and transactions it holds.
 pub fn http_keepalive(spec: Spec) -> (Vec<u8>, u64, u64) {
-    let mut w = Writer {
-        out: Vec::new(),
-        ts_us: 0,
-        packets: 0,
-    };
+    let mut w = Writer { out: Vec::new(), ts_us: 0, packets: 0 };
     w.out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    w.out
-        .extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    w.out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     w.out.extend_from_slice(&65_535u32.to_le_bytes());
     w.out.extend_from_slice(&1u32.to_le_bytes());
     let body_len = spec.segment_size * spec.body_segments as usize;
     let body = vec![b'x'; spec.segment_size];
     let server = ([10, 0, 0, 2], 80u16);
     for c in 0..spec.conns {
-        let client = (
-            [10, 0, 1, u8::try_from(c % 200).unwrap_or(0) + 1],
-            10_000 + u16::try_from(c % 50_000).unwrap_or(0),
-        );
+        let client = ([10, 0, 1, u8::try_from(c % 200).unwrap_or(0) + 1], 10_000 + u16::try_from(c % 50_000).unwrap_or(0));
         let (mut cs, mut ss) = (1000u32, 5000u32);
         w.frame(client, server, cs, 0, SYN, b"");
         w.frame(server, client, ss, cs + 1, SYN | ACK, b"");
@@ -137,9 +109,5 @@ pub fn http_keepalive(spec: Spec) -> (Vec<u8>, u64, u64) {
         w.frame(client, server, cs + 1, ss + 1, ACK, b"");
     }
     let packets = w.packets;
-    (
-        w.out,
-        packets,
-        u64::from(spec.conns) * u64::from(spec.requests),
-    )
+    (w.out, packets, u64::from(spec.conns) * u64::from(spec.requests))
 }
