@@ -359,3 +359,4 @@ pub fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
 }
 pub mod pcap;
 pub mod redis_server;
+pub mod pgsql_server;

@@ -125,12 +125,16 @@ pub fn ensure_test_packages() -> Result<()> {
         ("redis-server", "redis-server"),
         ("redis-cli", "redis-tools"),
         ("redis-benchmark", "redis-tools"),
+        ("/usr/lib/postgresql/15/bin/initdb", "postgresql-15"),
+        ("psql", "postgresql-client-15"),
+        ("pgbench", "postgresql-15"),
     ]);
     apt_install(&missing)?;
-    ensure_python_module("redis", "redis")
+    ensure_python_module("redis", "redis")?;
+    ensure_python_module("psycopg", "psycopg[binary]")
 }
 
-/// A Python module the integration tests' clients import (e.g. redis-py), from PyPI when missing.
+/// A Python module the integration tests' clients import (redis-py, psycopg 3), from PyPI when missing.
 fn ensure_python_module(module: &str, package: &str) -> Result<()> {
     let ok = Command::new("python3").args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success());
     if !ok {

@@ -8,6 +8,7 @@
 
 pub mod http;
 pub mod redis;
+pub mod pgsql;
 pub mod registry;
 
 use std::net::IpAddr;

@@ -10,6 +10,7 @@ use serde_norway::{Mapping, Value};
 
 use super::http::{HttpConfig, HttpState};
 use super::redis::{RedisConfig, RedisState};
+use super::pgsql::{PgsqlConfig, PgsqlState};
 use super::ProtocolState;
 use crate::config::ConfigError;
 
@@ -21,14 +22,16 @@ pub enum ProtocolId {
     Http = 0,
     /// Redis (RESP2/RESP3).
     Redis = 1,
+    /// PostgreSQL.
+    Pgsql = 2,
 }
 
 /// Number of [`ProtocolId`] variants (sizes per-protocol counter arrays).
-pub const PROTOCOL_COUNT: usize = 2;
+pub const PROTOCOL_COUNT: usize = 3;
 
 impl ProtocolId {
     /// Every protocol, in id order.
-    pub const ALL: [Self; PROTOCOL_COUNT] = [Self::Http, Self::Redis];
+    pub const ALL: [Self; PROTOCOL_COUNT] = [Self::Http, Self::Redis, Self::Pgsql];
 
     /// The `type` name in the config and in events.
     #[must_use]
@@ -36,6 +39,7 @@ impl ProtocolId {
         match self {
             Self::Http => "http",
             Self::Redis => "redis",
+            Self::Pgsql => "pgsql",
         }
     }
 
@@ -56,7 +60,7 @@ const DEFAULT_PROTOCOLS: &str = "
 
 /// Protocol types Packetbeat has that this agent does not decode (yet): accepted with a warning.
 const KNOWN_UNDECODED: &[&str] = &[
-    "mysql", "pgsql", "dns", "icmp", "amqp", "cassandra", "memcache", "mongodb", "nfs", "sip",
+    "mysql", "dns", "icmp", "amqp", "cassandra", "memcache", "mongodb", "nfs", "sip",
     "thrift", "tls", "dhcpv4",
 ];
 
@@ -64,6 +68,7 @@ const KNOWN_UNDECODED: &[&str] = &[
 pub struct Registry {
     http: Option<Arc<HttpConfig>>,
     redis: Option<Arc<RedisConfig>>,
+    pgsql: Option<Arc<PgsqlConfig>>,
     /// `port_map[port]` = protocol index + 1, or 0.
     port_map: Box<[u8]>,
     ports: Vec<u16>,
@@ -90,7 +95,7 @@ impl Registry {
                 &defaults
             }
         };
-        let mut reg = Self { http: None, redis: None, port_map: vec![0u8; 65_536].into_boxed_slice(), ports: Vec::new() };
+        let mut reg = Self { http: None, redis: None, pgsql: None, port_map: vec![0u8; 65_536].into_boxed_slice(), ports: Vec::new() };
         let mut warnings = Vec::new();
         for (i, entry) in list.iter().enumerate() {
             let key = format!("packetbeat.protocols.{i}");
@@ -115,6 +120,11 @@ impl Registry {
                     let cfg: RedisConfig = typed(map, &key, &mut warnings)?;
                     reg.claim(&cfg.ports, ProtocolId::Redis, &key)?;
                     reg.redis = Some(Arc::new(cfg));
+                }
+                "pgsql" => {
+                    let cfg: PgsqlConfig = typed(map, &key, &mut warnings)?;
+                    reg.claim(&cfg.ports, ProtocolId::Pgsql, &key)?;
+                    reg.pgsql = Some(Arc::new(cfg));
                 }
                 k if KNOWN_UNDECODED.contains(&k) => {
                     warnings.push(format!("{key}: protocol `{k}` is not decoded by this version; its ports are ignored"));
@@ -150,6 +160,7 @@ impl Registry {
         match self.port_map.get(usize::from(port)).copied().unwrap_or(0) {
             1 => Some(ProtocolId::Http),
             2 => Some(ProtocolId::Redis),
+            3 => Some(ProtocolId::Pgsql),
             _ => None,
         }
     }
@@ -166,6 +177,7 @@ impl Registry {
         match id {
             ProtocolId::Http => self.http.as_ref().map(|c| Box::new(HttpState::new(Arc::clone(c))) as Box<dyn ProtocolState>),
             ProtocolId::Redis => self.redis.as_ref().map(|c| Box::new(RedisState::new(Arc::clone(c))) as Box<dyn ProtocolState>),
+            ProtocolId::Pgsql => self.pgsql.as_ref().map(|c| Box::new(PgsqlState::new(Arc::clone(c))) as Box<dyn ProtocolState>),
         }
     }
 

@@ -1,1 +1,2 @@
 pub mod synth;
+pub mod pgsql_synth;

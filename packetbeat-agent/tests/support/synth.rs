@@ -17,14 +17,28 @@ pub struct Spec {
     pub segment_size: usize,
 }
 
-struct Writer {
-    out: Vec<u8>,
+/// A classic-pcap writer of Ethernet/IPv4/TCP frames, 7 µs apart.
+pub struct Writer {
+    /// The file so far.
+    pub out: Vec<u8>,
     ts_us: u64,
-    packets: u64,
+    /// Frames written.
+    pub packets: u64,
 }
 
 impl Writer {
-    fn frame(&mut self, src: ([u8; 4], u16), dst: ([u8; 4], u16), seq: u32, ack: u32, flags: u8, payload: &[u8]) {
+    /// A pcap file with its global header.
+    pub fn pcap() -> Self {
+        let mut w = Self { out: Vec::new(), ts_us: 0, packets: 0 };
+        w.out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        w.out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        w.out.extend_from_slice(&65_535u32.to_le_bytes());
+        w.out.extend_from_slice(&1u32.to_le_bytes());
+        w
+    }
+
+    /// One frame from `src` to `dst`.
+    pub fn frame(&mut self, src: ([u8; 4], u16), dst: ([u8; 4], u16), seq: u32, ack: u32, flags: u8, payload: &[u8]) {
         let len = 54 + payload.len();
         self.ts_us += 7;
         self.packets += 1;
@@ -50,10 +64,14 @@ impl Writer {
     }
 }
 
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
-const PSH_ACK: u8 = 0x18;
-const FIN_ACK: u8 = 0x11;
+/// TCP flags.
+pub const SYN: u8 = 0x02;
+/// TCP flags.
+pub const ACK: u8 = 0x10;
+/// TCP flags.
+pub const PSH_ACK: u8 = 0x18;
+/// TCP flags.
+pub const FIN_ACK: u8 = 0x11;
 
 /// The capture and how many packets and transactions it holds.
 pub fn http_keepalive(spec: Spec) -> (Vec<u8>, u64, u64) {
