@@ -74,14 +74,20 @@ fn build() -> Result<()> {
     exec(cargo().current_dir(root()).args(["build", "--release", "-p", "packetbeat-agent"]))
 }
 
-/// The conformance cases this version is meant to pass (the HTTP protocol).
-const CONFORMANCE_CASES: &[&str] = &[
-    "http_simple", "http_real_ip_x_forward_for", "http_real_ip_x_forwarded_for_multiple", "http_10_connection_close",
-    "http_basicauth_headers", "http_basicauth_raw", "http_hide_post", "http_hide_get", "http_hide_post_default",
-    "http_params_post", "http_params_get", "http_query_post", "http_query_get", "http_gap", "http_vlan",
-    "http_send_headers", "http_send_all_headers", "http_include_body", "http_include_body_both", "http_body_json",
-    "http_large_body", "http_unmatched_response", "http_unmatched_request", "http_100_continue",
-];
+/// Prefixes of the conformance cases this version is meant to pass (one per decoded protocol).
+const CONFORMANCE_PREFIXES: &[&str] = &["http_", "redis_", "pgsql_"];
+
+/// The names of the cases in `cases.yaml` that start with one of [`CONFORMANCE_PREFIXES`].
+fn conformance_cases(cases_yaml: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(cases_yaml).with_context(|| format!("cannot read {}", cases_yaml.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.strip_prefix("- name: "))
+        .map(str::trim)
+        .filter(|n| CONFORMANCE_PREFIXES.iter().any(|p| n.starts_with(p)))
+        .map(str::to_owned)
+        .collect())
+}
 
 fn conformance(only: &[String]) -> Result<()> {
     let run_py = root().join("../shared/conformance/run.py");
@@ -93,7 +99,7 @@ fn conformance(only: &[String]) -> Result<()> {
     let mut cmd = Command::new("python3");
     cmd.arg(&run_py).arg("--agent").arg(agent_bin()).arg("--only");
     if only.is_empty() {
-        cmd.args(CONFORMANCE_CASES);
+        cmd.args(conformance_cases(&run_py.with_file_name("cases.yaml"))?);
     } else {
         cmd.args(only);
     }
