@@ -34,6 +34,9 @@ enum Cmd {
         /// Skip the conformance suite even when ../shared/conformance is present.
         #[arg(long)]
         no_conformance: bool,
+        /// Seconds of fuzzing per fuzz target after the tests (0: none).
+        #[arg(long, default_value_t = 10)]
+        fuzz_seconds: u32,
     },
     /// Run ../shared/conformance/run.py against the release binary.
     Conformance {
@@ -43,6 +46,13 @@ enum Cmd {
     },
     /// Criterion benchmarks.
     Bench,
+    /// Run every cargo-fuzz target for a while (no sanitizer: the targets look for panics, hangs
+    /// and unbounded memory; the code under test is safe Rust).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u32,
+    },
 }
 
 /// The workspace root.
@@ -106,6 +116,46 @@ fn conformance(only: &[String]) -> Result<()> {
     exec(&mut cmd)
 }
 
+/// The fuzz targets: the `[[bin]]` names of `fuzz/Cargo.toml`.
+fn fuzz_targets() -> Result<Vec<String>> {
+    let manifest = root().join("fuzz/Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
+    let mut targets = Vec::new();
+    let mut in_bin = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_bin = line == "[[bin]]";
+        } else if let (true, Some(v)) = (in_bin, line.strip_prefix("name = ")) {
+            targets.push(v.trim_matches('"').to_owned());
+        }
+    }
+    Ok(targets)
+}
+
+/// Builds the fuzz targets once, then runs each for `seconds`.
+fn fuzz(seconds: u32) -> Result<()> {
+    setup::ensure_cargo_fuzz()?;
+    let dir = root().join("fuzz");
+    let fuzz_cmd = || {
+        let mut c = Command::new("cargo");
+        c.current_dir(&dir).arg(format!("+{}", setup::EBPF_NIGHTLY)).env("PACKETBEAT_SKIP_EBPF", "1");
+        c
+    };
+    exec(fuzz_cmd().args(["fuzz", "build", "--sanitizer", "none"]))?;
+    for target in fuzz_targets()? {
+        let corpus = std::env::temp_dir().join(format!("packetbeat-fuzz-corpus-{target}"));
+        std::fs::create_dir_all(&corpus)?;
+        exec(fuzz_cmd().args(["fuzz", "run", "--sanitizer", "none", &target]).arg(&corpus).args([
+            "--",
+            &format!("-max_total_time={seconds}"),
+            "-rss_limit_mb=2048",
+            "-timeout=10",
+            "-print_final_stats=1",
+        ]))?;
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Setup => setup::run(),
@@ -116,15 +166,19 @@ fn main() -> Result<()> {
             cmd.arg("run").args(args);
             exec(&mut cmd)
         }
-        Cmd::Test { no_conformance } => {
+        Cmd::Test { no_conformance, fuzz_seconds } => {
             build()?;
             setup::ensure_test_packages()?;
             exec(cargo().current_dir(root()).args(["test", "--release", "--workspace", "--no-fail-fast"]).env("PACKETBEAT_AGENT_BIN", agent_bin()))?;
+            if fuzz_seconds > 0 {
+                fuzz(fuzz_seconds)?;
+            }
             if !no_conformance {
                 conformance(&[])?;
             }
             Ok(())
         }
+        Cmd::Fuzz { seconds } => fuzz(seconds),
         Cmd::Conformance { only } => {
             build()?;
             conformance(&only)

@@ -143,6 +143,15 @@ fn ensure_python_module(module: &str, package: &str) -> Result<()> {
     Ok(())
 }
 
+/// cargo-fuzz, for `cargo xtask fuzz` (it runs on the eBPF nightly, which is new enough for aya).
+pub fn ensure_cargo_fuzz() -> Result<()> {
+    let ok = Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
+    if !ok {
+        exec(Command::new("cargo").args([&format!("+{TOOLCHAIN}"), "install", "cargo-fuzz", "--locked"]))?;
+    }
+    Ok(())
+}
+
 /// PyYAML for the conformance checker.
 pub fn ensure_python_yaml() -> Result<()> {
     let ok = Command::new("python3").args(["-c", "import yaml"]).output().is_ok_and(|o| o.status.success());
