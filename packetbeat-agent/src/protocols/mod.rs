@@ -7,6 +7,7 @@
 //! Adding a protocol means one folder here and one line in [`registry`].
 
 pub mod http;
+pub mod mysql;
 pub mod registry;
 
 use std::net::IpAddr;

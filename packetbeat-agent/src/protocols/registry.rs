@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_norway::{Mapping, Value};
 
 use super::http::{HttpConfig, HttpState};
+use super::mysql::{MysqlConfig, MysqlState};
 use super::ProtocolState;
 use crate::config::ConfigError;
 
@@ -18,20 +19,23 @@ use crate::config::ConfigError;
 pub enum ProtocolId {
     /// HTTP/1.x.
     Http = 0,
+    /// MySQL / MariaDB.
+    Mysql = 1,
 }
 
 /// Number of [`ProtocolId`] variants (sizes per-protocol counter arrays).
-pub const PROTOCOL_COUNT: usize = 1;
+pub const PROTOCOL_COUNT: usize = 2;
 
 impl ProtocolId {
     /// Every protocol, in id order.
-    pub const ALL: [Self; PROTOCOL_COUNT] = [Self::Http];
+    pub const ALL: [Self; PROTOCOL_COUNT] = [Self::Http, Self::Mysql];
 
     /// The `type` name in the config and in events.
     #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
             Self::Http => "http",
+            Self::Mysql => "mysql",
         }
     }
 
@@ -52,13 +56,14 @@ const DEFAULT_PROTOCOLS: &str = "
 
 /// Protocol types Packetbeat has that this agent does not decode (yet): accepted with a warning.
 const KNOWN_UNDECODED: &[&str] = &[
-    "mysql", "pgsql", "redis", "dns", "icmp", "amqp", "cassandra", "memcache", "mongodb", "nfs", "sip",
+    "pgsql", "redis", "dns", "icmp", "amqp", "cassandra", "memcache", "mongodb", "nfs", "sip",
     "thrift", "tls", "dhcpv4",
 ];
 
 /// The configured protocols and which server port belongs to which.
 pub struct Registry {
     http: Option<Arc<HttpConfig>>,
+    mysql: Option<Arc<MysqlConfig>>,
     /// `port_map[port]` = protocol index + 1, or 0.
     port_map: Box<[u8]>,
     ports: Vec<u16>,
@@ -85,7 +90,7 @@ impl Registry {
                 &defaults
             }
         };
-        let mut reg = Self { http: None, port_map: vec![0u8; 65_536].into_boxed_slice(), ports: Vec::new() };
+        let mut reg = Self { http: None, mysql: None, port_map: vec![0u8; 65_536].into_boxed_slice(), ports: Vec::new() };
         let mut warnings = Vec::new();
         for (i, entry) in list.iter().enumerate() {
             let key = format!("packetbeat.protocols.{i}");
@@ -105,6 +110,11 @@ impl Registry {
                     let cfg: HttpConfig = typed(map, &key, &mut warnings)?;
                     reg.claim(&cfg.ports, ProtocolId::Http, &key)?;
                     reg.http = Some(Arc::new(cfg));
+                }
+                "mysql" => {
+                    let cfg: MysqlConfig = typed(map, &key, &mut warnings)?;
+                    reg.claim(&cfg.ports, ProtocolId::Mysql, &key)?;
+                    reg.mysql = Some(Arc::new(cfg));
                 }
                 k if KNOWN_UNDECODED.contains(&k) => {
                     warnings.push(format!("{key}: protocol `{k}` is not decoded by this version; its ports are ignored"));
@@ -139,6 +149,7 @@ impl Registry {
     pub fn protocol_for_port(&self, port: u16) -> Option<ProtocolId> {
         match self.port_map.get(usize::from(port)).copied().unwrap_or(0) {
             1 => Some(ProtocolId::Http),
+            2 => Some(ProtocolId::Mysql),
             _ => None,
         }
     }
@@ -154,6 +165,7 @@ impl Registry {
     pub fn new_state(&self, id: ProtocolId) -> Option<Box<dyn ProtocolState>> {
         match id {
             ProtocolId::Http => self.http.as_ref().map(|c| Box::new(HttpState::new(Arc::clone(c))) as Box<dyn ProtocolState>),
+            ProtocolId::Mysql => self.mysql.as_ref().map(|c| Box::new(MysqlState::new(Arc::clone(c))) as Box<dyn ProtocolState>),
         }
     }
 
