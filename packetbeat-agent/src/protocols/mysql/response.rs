@@ -200,8 +200,10 @@ impl ResponseReader {
         }
         match self.stage {
             Stage::Skip => Step::More,
+            // A progress report (MariaDB) is not the answer yet.
+            Stage::Single | Stage::Infile if first == 0xff => self.err(p.payload),
             Stage::Single | Stage::Infile => {
-                self.ok_or_err(first, p.payload);
+                self.ok(first, p.payload);
                 Step::Done
             }
             Stage::Start => self.start(code, first, p.payload),
@@ -366,10 +368,8 @@ impl ResponseReader {
         }
     }
 
-    fn ok_or_err(&mut self, first: u8, payload: &[u8]) {
-        if first == 0xff {
-            let _ = self.err(payload);
-        } else if first == 0x00 {
+    fn ok(&mut self, first: u8, payload: &[u8]) {
+        if first == 0x00 {
             if let Ok(ok) = parse_ok(payload) {
                 self.resp.affected_rows = self.resp.affected_rows.saturating_add(ok.affected_rows);
                 if ok.insert_id != 0 {

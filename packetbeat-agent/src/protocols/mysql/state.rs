@@ -109,6 +109,8 @@ pub struct MysqlState {
     last_server_seq: u8,
     /// The last client packet started or continued a command (continuations belong to it).
     client_cmd_open: bool,
+    /// The client sent the last packet (a LOCAL INFILE upload continues the sequence ids).
+    client_spoke_last: bool,
     /// Server packets arrived with no command waiting (counted once per run).
     orphan: bool,
     last_seen: Option<Timestamp>,
@@ -130,6 +132,7 @@ impl MysqlState {
             last_client_seq: 0,
             last_server_seq: 0,
             client_cmd_open: false,
+            client_spoke_last: false,
             orphan: false,
             last_seen: None,
         }
@@ -205,6 +208,7 @@ impl MysqlState {
 
     fn client_packet(&mut self, p: &Packet<'_>, cx: &mut ParseCtx<'_>) {
         self.last_client_seq = p.header.seq;
+        self.client_spoke_last = true;
         if p.continuation {
             if self.client_cmd_open {
                 if let Some(cmd) = self.pending.back_mut() {
@@ -301,8 +305,10 @@ impl MysqlState {
 
     fn server_packet(&mut self, p: &Packet<'_>, cx: &mut ParseCtx<'_>) {
         let previous_seq = std::mem::replace(&mut self.last_server_seq, p.header.seq);
+        let after_upload =
+            std::mem::take(&mut self.client_spoke_last) && self.reader.stage == Stage::Infile;
         loop {
-            let expected = if self.reader.started() && self.reader.stage != Stage::Infile {
+            let expected = if self.reader.started() && !after_upload {
                 previous_seq.wrapping_add(1)
             } else {
                 self.last_client_seq.wrapping_add(1)

@@ -527,7 +527,15 @@ fn local_infile_request_is_recognised() {
     );
     h.feed(S2C, &pkt(1, b"\xfb/tmp/x.csv"));
     h.feed(C2S, &pkt(2, b"1,a\n2,b\n")).feed(C2S, &pkt(3, b""));
-    h.feed(S2C, &ok(4, 2, 0, 2));
+    // MariaDB reports progress before the OK.
+    h.feed(
+        S2C,
+        &pkt(
+            4,
+            b"\xff\xff\xff\x01\x02\x02\x00\x00\x00\x0fEnd bulk insert",
+        ),
+    );
+    h.feed(S2C, &ok(5, 2, 0, 2));
     let txs = h.take();
     assert_eq!(txs.len(), 1);
     assert_eq!(txs[0].method.as_deref(), Some("LOAD"));
