@@ -118,7 +118,19 @@ fn apt_install(pkgs: &[String]) -> Result<()> {
 /// Debian packages of the real servers and clients the integration tests drive.
 pub fn ensure_test_packages() -> Result<()> {
     let missing = missing_commands(&[("nginx", "nginx"), ("curl", "curl"), ("tcpdump", "tcpdump"), ("ip", "iproute2")]);
-    apt_install(&missing)
+    apt_install(&missing)?;
+    // MySQL: MariaDB server and client, and a driver with server-side prepared statements.
+    apt_install(&missing_commands(&[("mariadbd", "mariadb-server"), ("mariadb", "mariadb-client"), ("pip3", "python3-pip")]))?;
+    ensure_python_module("mysql.connector", "mysql-connector-python")
+}
+
+/// A Python package the integration tests' clients import, installed with pip when missing.
+fn ensure_python_module(module: &str, package: &str) -> Result<()> {
+    let ok = Command::new("python3").args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success());
+    if !ok {
+        exec(Command::new("python3").args(["-m", "pip", "install", "-q", package]))?;
+    }
+    Ok(())
 }
 
 /// PyYAML for the conformance checker.
