@@ -5,7 +5,7 @@
 //! with `send_request`/`send_response` (`response` is Go's `encoding/csv` output, as
 //! `common.DumpInCSVFormat` writes it).
 
-use serde_json::{json, Map};
+use serde_json::json;
 
 use super::config::MysqlConfig;
 use super::parser::{method_of, trim_query, COM_STMT_EXECUTE, COM_STMT_PREPARE};
@@ -93,40 +93,38 @@ pub fn build_transaction(cmd: Command, resp: Option<Response>, cfg: &MysqlConfig
     if !params.is_empty() {
         tx.fields.insert("params".into(), json!(params));
     }
-    let mut mysql = Map::new();
-    match resp {
-        Some(resp) => {
-            if code == COM_STMT_PREPARE && resp.prepare.is_some() && resp.error.is_none() {
-                notes.push(query);
-                query = QUERY_PREPARE.to_owned();
-            }
-            tx.end = resp.ts;
-            tx.response_bytes = Some(resp.bytes);
-            mysql.insert("affected_rows".into(), json!(resp.affected_rows));
-            mysql.insert("insert_id".into(), json!(resp.insert_id));
-            mysql.insert("num_rows".into(), json!(resp.num_rows));
-            mysql.insert("num_fields".into(), json!(resp.num_fields));
-            if let Some((code, message)) = &resp.error {
-                tx.status = Status::Error;
-                mysql.insert("error_code".into(), json!(code));
-                mysql.insert("error_message".into(), json!(message));
-            }
-            if !resp.tables.is_empty() {
-                tx.fields
-                    .insert("path".into(), json!(resp.tables.join(", ")));
-            }
-            if cfg.send_response {
-                let csv = csv(&resp.columns, &resp.rows);
-                if !csv.is_empty() {
-                    tx.response = Some(csv);
-                }
-            }
-            notes.extend(resp.notes);
+    if let Some(resp) = resp {
+        if code == COM_STMT_PREPARE && resp.prepare.is_some() && resp.error.is_none() {
+            notes.push(query);
+            query = QUERY_PREPARE.to_owned();
         }
-        None => {}
-    }
-    for (k, v) in mysql {
-        tx.fields.insert(format!("mysql.{k}"), v);
+        tx.end = resp.ts;
+        tx.response_bytes = Some(resp.bytes);
+        tx.fields
+            .insert("mysql.affected_rows".into(), json!(resp.affected_rows));
+        tx.fields
+            .insert("mysql.insert_id".into(), json!(resp.insert_id));
+        tx.fields
+            .insert("mysql.num_rows".into(), json!(resp.num_rows));
+        tx.fields
+            .insert("mysql.num_fields".into(), json!(resp.num_fields));
+        if let Some((code, message)) = &resp.error {
+            tx.status = Status::Error;
+            tx.fields.insert("mysql.error_code".into(), json!(code));
+            tx.fields
+                .insert("mysql.error_message".into(), json!(message));
+        }
+        if !resp.tables.is_empty() {
+            tx.fields
+                .insert("path".into(), json!(resp.tables.join(", ")));
+        }
+        if cfg.send_response {
+            let csv = csv(&resp.columns, &resp.rows);
+            if !csv.is_empty() {
+                tx.response = Some(csv);
+            }
+        }
+        notes.extend(resp.notes);
     }
     tx.query = Some(query);
     tx.notes = notes;

@@ -832,7 +832,7 @@ fn midstream_pickup_resyncs_at_the_next_command() {
     let mut h = Harness::default();
     h.gap(S2C, 0).gap(C2S, 0);
     // The tail of some earlier exchange, then garbage from the client side.
-    h.feed(S2C, &long_result(3, 10).get(7..).unwrap().to_vec());
+    h.feed(S2C, long_result(3, 10).get(7..).unwrap());
     h.feed(C2S, b"\x05\x00\x00\x02zzzzz");
     h.feed(C2S, &query("select 1"));
     h.feed(
