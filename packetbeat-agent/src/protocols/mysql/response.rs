@@ -470,12 +470,19 @@ fn add_table(tables: &mut Vec<String>, schema: &[u8], table: &[u8]) {
     if table.is_empty() || tables.len() >= 64 {
         return;
     }
-    let name = format!(
-        "{}.{}",
-        String::from_utf8_lossy(schema),
-        String::from_utf8_lossy(table)
-    );
-    if !tables.contains(&name) {
-        tables.push(name);
+    // Compare before formatting: column definitions repeat the same table, no allocation then.
+    let same = |t: &String| {
+        let t = t.as_bytes();
+        t.len() == schema.len() + 1 + table.len()
+            && t.starts_with(schema)
+            && t.get(schema.len()) == Some(&b'.')
+            && t.ends_with(table)
+    };
+    if !tables.iter().any(same) {
+        tables.push(format!(
+            "{}.{}",
+            String::from_utf8_lossy(schema),
+            String::from_utf8_lossy(table)
+        ));
     }
 }

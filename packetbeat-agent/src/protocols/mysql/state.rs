@@ -8,7 +8,8 @@
 //!   buffers at most one incomplete packet of up to that size;
 //! * at most [`MYSQL_MAX_PENDING`] commands wait for responses (the oldest is dropped and counted in
 //!   `queue_full` and `unmatched_requests` when one more arrives) and at most
-//!   [`MYSQL_MAX_STATEMENTS`] prepared statements are remembered (the least recently used goes);
+//!   [`MYSQL_MAX_STATEMENTS`] prepared statements are remembered (the least recently used goes,
+//!   counted in `queue_full`);
 //! * client packets with sequence id 0 start commands; everything else from the client belongs to
 //!   the connection phase, a LOCAL INFILE upload or a multi-packet payload;
 //! * after an SSL request (or TLS records seen at a resync) or with compression the connection is
@@ -367,12 +368,10 @@ impl MysqlState {
         let reader = std::mem::replace(&mut self.reader, next);
         let resp = reader.resp;
         if let (Some(ok), None) = (resp.prepare, &resp.error) {
-            self.remember_statement(
-                ok.stmt_id,
-                ok.num_params,
-                cmd.query.as_deref().unwrap_or_default(),
-                cx.ts,
-            );
+            let query = cmd.query.as_deref().unwrap_or_default();
+            if self.remember_statement(ok.stmt_id, ok.num_params, query, cx.ts) {
+                cx.stats.queue_full += 1;
+            }
         }
         if cmd.publish {
             cx.stats.transactions += 1;
@@ -380,15 +379,18 @@ impl MysqlState {
         }
     }
 
-    fn remember_statement(&mut self, id: u32, num_params: u16, query: &str, ts: Timestamp) {
+    /// Remembers a prepared statement; returns whether another one was evicted for it.
+    fn remember_statement(&mut self, id: u32, num_params: u16, query: &str, ts: Timestamp) -> bool {
+        let mut evicted = false;
         if self.statements.len() >= MYSQL_MAX_STATEMENTS && !self.statements.contains_key(&id) {
-            if let Some(oldest) = self
+            let oldest = self
                 .statements
                 .iter()
                 .min_by_key(|(_, s)| s.last_used)
-                .map(|(k, _)| *k)
-            {
+                .map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
                 self.statements.remove(&oldest);
+                evicted = true;
             }
         }
         let stmt = Statement {
@@ -398,6 +400,7 @@ impl MysqlState {
             last_used: ts,
         };
         self.statements.insert(id, stmt);
+        evicted
     }
 
     /// The server stream is out of sync: publish what the front response has (with the loss note

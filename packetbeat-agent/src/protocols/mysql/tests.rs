@@ -1023,3 +1023,14 @@ fn pseudo_random_bytes_never_panic() {
         assert!(h.max_buffered <= super::state::MYSQL_MAX_PACKET_VIEW + 4);
     }
 }
+
+#[test]
+fn statement_cache_is_bounded_and_counted() {
+    let mut h = Harness::default();
+    for id in 0..u32::try_from(super::state::MYSQL_MAX_STATEMENTS).unwrap() + 3 {
+        h.feed(C2S, &prepare("select 1"))
+            .feed(S2C, &prepare_ok(id + 1, 0, 0, false));
+    }
+    assert_eq!(h.state.statements(), super::state::MYSQL_MAX_STATEMENTS);
+    assert_eq!(h.stats.queue_full, 3);
+}
