@@ -85,7 +85,7 @@ fn build() -> Result<()> {
 }
 
 /// Prefixes of the conformance cases this version is meant to pass (one per decoded protocol).
-const CONFORMANCE_PREFIXES: &[&str] = &["http_", "redis_", "pgsql_"];
+const CONFORMANCE_PREFIXES: &[&str] = &["http_", "redis_", "pgsql_", "mysql_"];
 
 /// The names of the cases in `cases.yaml` that start with one of [`CONFORMANCE_PREFIXES`].
 fn conformance_cases(cases_yaml: &Path) -> Result<Vec<String>> {

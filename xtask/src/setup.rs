@@ -128,10 +128,14 @@ pub fn ensure_test_packages() -> Result<()> {
         ("/usr/lib/postgresql/15/bin/initdb", "postgresql-15"),
         ("psql", "postgresql-client-15"),
         ("pgbench", "postgresql-15"),
+        ("mariadbd", "mariadb-server"),
+        ("mariadb", "mariadb-client"),
+        ("pip3", "python3-pip"),
     ]);
     apt_install(&missing)?;
     ensure_python_module("redis", "redis")?;
-    ensure_python_module("psycopg", "psycopg[binary]")
+    ensure_python_module("psycopg", "psycopg[binary]")?;
+    ensure_python_module("mysql.connector", "mysql-connector-python")
 }
 
 /// A Python module the integration tests' clients import (redis-py, psycopg 3), from PyPI when missing.

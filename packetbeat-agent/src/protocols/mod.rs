@@ -7,8 +7,9 @@
 //! Adding a protocol means one folder here and one line in [`registry`].
 
 pub mod http;
-pub mod redis;
+pub mod mysql;
 pub mod pgsql;
+pub mod redis;
 pub mod registry;
 
 use std::net::IpAddr;

@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 use serde_norway::{Mapping, Value};
 
 use super::http::{HttpConfig, HttpState};
-use super::redis::{RedisConfig, RedisState};
+use super::mysql::{MysqlConfig, MysqlState};
 use super::pgsql::{PgsqlConfig, PgsqlState};
+use super::redis::{RedisConfig, RedisState};
 use super::ProtocolState;
 use crate::config::ConfigError;
 
@@ -24,14 +25,16 @@ pub enum ProtocolId {
     Redis = 1,
     /// PostgreSQL.
     Pgsql = 2,
+    /// MySQL / MariaDB.
+    Mysql = 3,
 }
 
 /// Number of [`ProtocolId`] variants (sizes per-protocol counter arrays).
-pub const PROTOCOL_COUNT: usize = 3;
+pub const PROTOCOL_COUNT: usize = 4;
 
 impl ProtocolId {
     /// Every protocol, in id order.
-    pub const ALL: [Self; PROTOCOL_COUNT] = [Self::Http, Self::Redis, Self::Pgsql];
+    pub const ALL: [Self; PROTOCOL_COUNT] = [Self::Http, Self::Redis, Self::Pgsql, Self::Mysql];
 
     /// The `type` name in the config and in events.
     #[must_use]
@@ -40,6 +43,7 @@ impl ProtocolId {
             Self::Http => "http",
             Self::Redis => "redis",
             Self::Pgsql => "pgsql",
+            Self::Mysql => "mysql",
         }
     }
 
@@ -60,7 +64,7 @@ const DEFAULT_PROTOCOLS: &str = "
 
 /// Protocol types Packetbeat has that this agent does not decode (yet): accepted with a warning.
 const KNOWN_UNDECODED: &[&str] = &[
-    "mysql", "dns", "icmp", "amqp", "cassandra", "memcache", "mongodb", "nfs", "sip",
+    "dns", "icmp", "amqp", "cassandra", "memcache", "mongodb", "nfs", "sip",
     "thrift", "tls", "dhcpv4",
 ];
 
@@ -69,6 +73,7 @@ pub struct Registry {
     http: Option<Arc<HttpConfig>>,
     redis: Option<Arc<RedisConfig>>,
     pgsql: Option<Arc<PgsqlConfig>>,
+    mysql: Option<Arc<MysqlConfig>>,
     /// `port_map[port]` = protocol index + 1, or 0.
     port_map: Box<[u8]>,
     ports: Vec<u16>,
@@ -95,7 +100,7 @@ impl Registry {
                 &defaults
             }
         };
-        let mut reg = Self { http: None, redis: None, pgsql: None, port_map: vec![0u8; 65_536].into_boxed_slice(), ports: Vec::new() };
+        let mut reg = Self { http: None, redis: None, pgsql: None, mysql: None, port_map: vec![0u8; 65_536].into_boxed_slice(), ports: Vec::new() };
         let mut warnings = Vec::new();
         for (i, entry) in list.iter().enumerate() {
             let key = format!("packetbeat.protocols.{i}");
@@ -125,6 +130,11 @@ impl Registry {
                     let cfg: PgsqlConfig = typed(map, &key, &mut warnings)?;
                     reg.claim(&cfg.ports, ProtocolId::Pgsql, &key)?;
                     reg.pgsql = Some(Arc::new(cfg));
+                }
+                "mysql" => {
+                    let cfg: MysqlConfig = typed(map, &key, &mut warnings)?;
+                    reg.claim(&cfg.ports, ProtocolId::Mysql, &key)?;
+                    reg.mysql = Some(Arc::new(cfg));
                 }
                 k if KNOWN_UNDECODED.contains(&k) => {
                     warnings.push(format!("{key}: protocol `{k}` is not decoded by this version; its ports are ignored"));
@@ -161,6 +171,7 @@ impl Registry {
             1 => Some(ProtocolId::Http),
             2 => Some(ProtocolId::Redis),
             3 => Some(ProtocolId::Pgsql),
+            4 => Some(ProtocolId::Mysql),
             _ => None,
         }
     }
@@ -178,6 +189,7 @@ impl Registry {
             ProtocolId::Http => self.http.as_ref().map(|c| Box::new(HttpState::new(Arc::clone(c))) as Box<dyn ProtocolState>),
             ProtocolId::Redis => self.redis.as_ref().map(|c| Box::new(RedisState::new(Arc::clone(c))) as Box<dyn ProtocolState>),
             ProtocolId::Pgsql => self.pgsql.as_ref().map(|c| Box::new(PgsqlState::new(Arc::clone(c))) as Box<dyn ProtocolState>),
+            ProtocolId::Mysql => self.mysql.as_ref().map(|c| Box::new(MysqlState::new(Arc::clone(c))) as Box<dyn ProtocolState>),
         }
     }
 
