@@ -246,6 +246,14 @@ impl LiveAgent {
     }
 }
 
+impl Drop for LiveAgent {
+    /// A test that panics must not leave the agent capturing.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// tcpdump writing the traffic of `ports` on `lo` to a pcap file.
 pub struct Tcpdump {
     child: Child,
@@ -286,6 +294,14 @@ impl Tcpdump {
         let log = std::fs::read_to_string(self.file.with_file_name("tcpdump.log")).unwrap_or_default();
         assert!(log.lines().any(|l| l.trim() == "0 packets dropped by kernel"), "tcpdump lost packets, its capture is incomplete:\n{log}");
         self.file.clone()
+    }
+}
+
+impl Drop for Tcpdump {
+    /// A test that panics must not leave tcpdump running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
