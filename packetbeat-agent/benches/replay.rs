@@ -67,7 +67,7 @@ fn replay_once(path: &std::path::Path, registry: &Arc<Registry>) -> u64 {
 fn count_only(path: &std::path::Path) -> u64 {
     let mut src = PcapFileSource::open(path).expect("open");
     let mut n = 0u64;
-    while src.poll(Duration::ZERO, &mut |p| n += u64::from(p.data.len() > 0)).expect("poll") != Poll::End {}
+    while src.poll(Duration::ZERO, &mut |p| n += u64::from(!p.data.is_empty())).expect("poll") != Poll::End {}
     n
 }
 

@@ -252,7 +252,7 @@ impl FlowTable {
         if self.now < self.next_tick {
             return;
         }
-        self.next_tick = self.now.add(TICK);
+        self.next_tick = self.now.plus(TICK);
         self.run_timers(publish);
     }
 
@@ -280,7 +280,7 @@ impl FlowTable {
     pub fn finish(&mut self, publish: &mut dyn Publish) {
         // Let the protocols' transaction timeouts run out first, so pending requests expire with
         // their normal notes, then close everything.
-        self.now = self.now.add(Duration::from_secs(3600));
+        self.now = self.now.plus(Duration::from_secs(3600));
         self.run_timers(publish);
         let keys: Vec<ConnKey> = self.conns.keys().copied().collect();
         for key in keys {
