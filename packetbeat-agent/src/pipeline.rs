@@ -8,7 +8,6 @@
 //! bounded queue: replay blocks on it (nothing is lost), live capture drops and counts instead of
 //! stalling the kernel ring.
 
-use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,13 +15,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use rustc_hash::FxHasher;
 
 use crate::capture::{PacketSource, Poll, RawPacket};
 use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::output::{Chunk, Output};
-use crate::packet::{decode, DecodeError, TcpFlags, TcpSegment};
+use crate::packet::{decode, flow_hash, DecodeError, TcpFlags, TcpSegment};
 use crate::protocols::registry::Registry;
 use crate::time::Timestamp;
 use crate::worker::{PublishSettings, Publisher, Worker};
@@ -176,16 +174,12 @@ enum WorkerMsg {
     Tick(Timestamp),
 }
 
-/// Symmetric flow hash: both directions of a connection give the same value.
+/// The worker of a segment: a symmetric flow hash, so both directions of a connection go to the
+/// same worker.
 #[must_use]
 pub fn shard_of(s: &TcpSegment<'_>, n: usize) -> usize {
-    let a = (s.src_ip, s.src_port);
-    let b = (s.dst_ip, s.dst_port);
-    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    let mut h = FxHasher::default();
-    lo.hash(&mut h);
-    hi.hash(&mut h);
-    usize::try_from(h.finish() % (n as u64)).unwrap_or(0)
+    let h = flow_hash((s.src_ip, s.src_port), (s.dst_ip, s.dst_port));
+    usize::try_from(h % (n.max(1) as u64)).unwrap_or(0)
 }
 
 /// What a run did.
