@@ -357,4 +357,5 @@ pub fn read_events(path: &Path) -> Vec<Value> {
 pub fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(v, |v, k| v.get(k).unwrap_or(&Value::Null))
 }
+pub mod opensearch;
 pub mod pcap;

@@ -1,0 +1,341 @@
+//! The Elasticsearch output against a real OpenSearch 2.19 node (never a mock): events of a
+//! replayed capture land in the data stream, as many as the console output gives, mapped as the
+//! template says and usable by the Packetbeat dashboards' aggregations; and the faults: a node
+//! killed and restarted mid-stream, mapping conflicts, a throttling proxy, a restart of the agent
+//! with a full spool, bad credentials and bad TLS.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use packetbeat_tests::opensearch::OpenSearch;
+use packetbeat_tests::pcap::{http_capture, pcap, HttpExchange};
+use packetbeat_tests::{free_port, get, have, replay, run_agent, temp_dir};
+use serde_json::json;
+
+/// One node at a time: two cores are shared with everything else.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+const QUERIES: [(&str, u16, usize, u64); 4] =
+    [("/a.txt", 200, 100, 2_000), ("/b.html", 200, 2_000, 5_000), ("/missing", 404, 50, 1_000), ("/api", 200, 500, 20_000)];
+
+fn mixed(n: usize) -> Vec<HttpExchange> {
+    (0..n)
+        .map(|i| {
+            let (path, status, body, delay_us) = QUERIES[i % 4];
+            HttpExchange { path: path.into(), status, body, delay_us }
+        })
+        .collect()
+}
+
+fn write_pcap(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+fn es_config(url: &str, index: &str, dir: &Path, extra: &str) -> String {
+    format!(
+        "packetbeat.protocols:\n  - type: http\n    ports: [80]\nlogging.metrics.enabled: false\n\
+         output.elasticsearch:\n  hosts: [\"{url}\"]\n  index: \"{index}\"\n  spool.path: \"{}\"\n  backoff.init: 100ms\n  backoff.max: 1s\n{extra}",
+        dir.join("spool").display()
+    )
+}
+
+const CONSOLE: &str = "packetbeat.protocols:\n  - type: http\n    ports: [80]\nlogging.metrics.enabled: false\n";
+
+fn counter(stderr: &str, name: &str) -> u64 {
+    let key = format!("{name}=");
+    stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix(&key)).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[test]
+fn events_land_mapped_and_aggregatable() {
+    let _g = serial();
+    let node = OpenSearch::start();
+    let dir = temp_dir("es-land");
+    let file = write_pcap(&dir, "mixed.pcap", &http_capture(&mixed(400), 1_700_000_000_000_000));
+    let console = replay(&file, CONSOLE, Duration::from_secs(60));
+    assert_eq!(console.code, Some(0), "{}", console.stderr);
+    let n = console.events.len() as u64;
+    assert_eq!(n, 400);
+    let dest_bytes: u64 = console.events.iter().map(|e| get(e, "destination.bytes").as_u64().unwrap_or(0)).sum();
+
+    let index = "packetbeat-land-0.1.0";
+    let t0 = Instant::now();
+    let out = replay(&file, &es_config(&node.url(), index, &dir, ""), Duration::from_secs(120));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    println!("replay into OpenSearch: {n} events in {:?}", t0.elapsed());
+    assert_eq!(node.count(index), n, "{}", out.stderr);
+    assert_eq!(counter(&out.stderr, "output.elasticsearch.acked"), n);
+
+    // The mapping the template gave the backing index.
+    let (_, mapping) = node.request("GET", &format!("/{index}/_mapping"), None);
+    let props = &mapping.as_object().and_then(|m| m.values().next()).expect("a backing index")["mappings"]["properties"];
+    let ty = |path: &str| {
+        let mut v = props;
+        let parts: Vec<&str> = path.split('.').collect();
+        for (i, p) in parts.iter().enumerate() {
+            v = &v[*p];
+            if i + 1 < parts.len() {
+                v = &v["properties"];
+            }
+        }
+        v["type"].as_str().unwrap_or("-").to_owned()
+    };
+    for (field, want) in [
+        ("@timestamp", "date"),
+        ("event.duration", "long"),
+        ("event.start", "date"),
+        ("query", "keyword"),
+        ("method", "keyword"),
+        ("source.ip", "ip"),
+        ("destination.bytes", "long"),
+        ("related.ip", "ip"),
+        ("http.response.status_code", "long"),
+        ("http.request.headers.content-length", "keyword"),
+        ("pgsql.error_code", "keyword"),
+        ("url.full", "keyword"),
+    ] {
+        assert_eq!(ty(field), want, "{field}");
+    }
+
+    // @metadata never reaches the document.
+    let (_, hits) = node.request("GET", &format!("/{index}/_search?size=1"), None);
+    assert!(hits["hits"]["hits"][0]["_source"].get("@metadata").is_none(), "{hits}");
+
+    // The dashboards' aggregations.
+    let aggs = json!({"size": 0, "aggs": {
+        "queries": {"terms": {"field": "query", "size": 10}},
+        "latency": {"percentiles": {"field": "event.duration", "percents": [50, 75, 99]}},
+        "bytes": {"sum": {"field": "destination.bytes"}},
+        "codes": {"terms": {"field": "http.response.status_code"}}
+    }});
+    let (status, r) = node.request("POST", &format!("/{index}/_search"), Some(&aggs));
+    assert_eq!(status, 200, "{r}");
+    let buckets: Vec<(String, u64)> = r["aggregations"]["queries"]["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["key"].as_str().unwrap().to_owned(), b["doc_count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(buckets.len(), 4, "{buckets:?}");
+    assert!(buckets.iter().all(|(q, c)| q.starts_with("GET /") && *c == 100), "{buckets:?}");
+    let p99 = r["aggregations"]["latency"]["values"]["99.0"].as_f64().unwrap();
+    assert!((1.9e7..=2.1e7).contains(&p99), "p99 of event.duration {p99} ns (the slowest query takes 20 ms)");
+    assert_eq!(r["aggregations"]["bytes"]["value"].as_f64().unwrap() as u64, dest_bytes);
+    assert_eq!(r["aggregations"]["codes"]["buckets"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn mapping_conflicts_are_counted_and_the_rest_arrive() {
+    let _g = serial();
+    let node = OpenSearch::start();
+    let dir = temp_dir("es-conflict");
+    let index = "packetbeat-conflict";
+    // Our own template: url.extension as a number, so /a.txt and /b.html are rejected.
+    let tpl = json!({"index_patterns": [index], "data_stream": {}, "priority": 200,
+        "template": {"mappings": {"properties": {"url": {"properties": {"extension": {"type": "long"}}}}}}});
+    assert_eq!(node.request("PUT", &format!("/_index_template/{index}"), Some(&tpl)).0, 200);
+    let file = write_pcap(&dir, "mixed.pcap", &http_capture(&mixed(200), 1_700_000_000_000_000));
+    let out = replay(&file, &es_config(&node.url(), index, &dir, "setup.template.enabled: false\n"), Duration::from_secs(120));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(node.count(index), 100, "{}", out.stderr);
+    assert_eq!(counter(&out.stderr, "output.elasticsearch.dropped_rejected"), 100, "{}", out.stderr);
+    assert!(out.stderr.contains("mapper_parsing_exception"), "{}", out.stderr);
+}
+
+/// A proxy in front of the node: answers 429 to the first `throttle` bulk requests, or 401 to
+/// everything when `unauthorized`, and forwards the rest (one request per connection).
+fn proxy(upstream: u16, throttle: usize, unauthorized: bool) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&answered);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let seen = Arc::clone(&seen);
+            std::thread::spawn(move || {
+                let _ = handle(conn, upstream, throttle, unauthorized, &seen);
+            });
+        }
+    });
+    (port, answered)
+}
+
+fn handle(mut c: TcpStream, upstream: u16, throttle: usize, unauthorized: bool, seen: &AtomicUsize) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 65536];
+    let head_end = loop {
+        let n = c.read(&mut tmp)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&tmp[..n]);
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = c.read(&mut tmp)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    }
+    if unauthorized {
+        return c.write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    }
+    if head.contains(" /_bulk") && seen.fetch_add(1, Ordering::SeqCst) < throttle {
+        return c.write_all(b"HTTP/1.1 429 Too Many Requests\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
+    }
+    let mut u = TcpStream::connect(("127.0.0.1", upstream))?;
+    let head = head.replacen("\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1);
+    u.write_all(head.as_bytes())?;
+    u.write_all(&buf[head_end..])?;
+    let mut resp = Vec::new();
+    u.read_to_end(&mut resp)?;
+    c.write_all(&resp)
+}
+
+#[test]
+fn throttled_requests_are_retried_without_loss() {
+    let _g = serial();
+    let node = OpenSearch::start();
+    let dir = temp_dir("es-429");
+    let (port, seen) = proxy(node.port, 3, false);
+    let index = "packetbeat-throttled";
+    let file = write_pcap(&dir, "mixed.pcap", &http_capture(&mixed(300), 1_700_000_000_000_000));
+    let out = replay(&file, &es_config(&format!("http://127.0.0.1:{port}"), index, &dir, ""), Duration::from_secs(120));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(seen.load(Ordering::SeqCst) > 3);
+    assert_eq!(node.count(index), 300, "{}", out.stderr);
+    assert_eq!(counter(&out.stderr, "output.elasticsearch.throttled"), 3, "{}", out.stderr);
+    assert_eq!(counter(&out.stderr, "output.elasticsearch.dropped_rejected"), 0);
+}
+
+#[test]
+fn node_killed_and_restarted_mid_stream_gets_every_event_once() {
+    let _g = serial();
+    let mut node = OpenSearch::start();
+    let dir = temp_dir("es-restart");
+    let n = 20_000;
+    let unique: Vec<HttpExchange> =
+        (0..n).map(|i| HttpExchange { path: format!("/item/{i}"), status: 200, body: 10, delay_us: 500 }).collect();
+    let file = write_pcap(&dir, "unique.pcap", &http_capture(&unique, 1_700_000_000_000_000));
+    let index = "packetbeat-restart";
+    let cfg = dir.join("pb.yml");
+    std::fs::write(&cfg, es_config(&node.url(), index, &dir, "  bulk_max_size: 250\n")).unwrap();
+    let args: Vec<std::ffi::OsString> = vec!["replay".into(), file.into(), "-c".into(), cfg.into()];
+    let agent = std::thread::spawn(move || run_agent(&args, Duration::from_secs(180)));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while node.count(index) == 0 {
+        assert!(Instant::now() < deadline, "nothing arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    node.kill();
+    std::thread::sleep(Duration::from_secs(2));
+    node = node.restart();
+    let out = agent.join().unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(counter(&out.stderr, "output.elasticsearch.connection_errors") > 0, "the node was not down long enough: {}", out.stderr);
+    assert_eq!(node.count(index), n as u64, "{}", out.stderr);
+    // Exactly once: n documents and no path (unique per event) twice, so every path once.
+    let dupes = json!({"size": 0, "aggs": {"twice": {"terms": {"field": "url.path", "min_doc_count": 2, "size": 5}}}});
+    let (_, r) = node.request("POST", &format!("/{index}/_search"), Some(&dupes));
+    assert_eq!(r["aggregations"]["twice"]["buckets"], json!([]), "{r}");
+    println!(
+        "restart: retried {} events, {} answered 409 (already indexed before the kill)",
+        counter(&out.stderr, "output.elasticsearch.retried"),
+        counter(&out.stderr, "output.elasticsearch.duplicates")
+    );
+}
+
+#[test]
+fn spool_survives_an_agent_restart() {
+    let _g = serial();
+    let dir = temp_dir("es-spool");
+    let port = free_port();
+    let index = "packetbeat-spooled";
+    let file = write_pcap(&dir, "mixed.pcap", &http_capture(&mixed(120), 1_700_000_000_000_000));
+    // Nothing listens yet: the agent warns, spools, gives up after the shutdown timeout.
+    let url = format!("http://127.0.0.1:{port}");
+    let extra = "  spool.shutdown_timeout: 1s\n";
+    let out = replay(&file, &es_config(&url, index, &dir, extra), Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("120 events are still in the spool"), "{}", out.stderr);
+    // Next start, with the node up and a capture with no packets: the spool drains.
+    let node = OpenSearch::start();
+    let empty = write_pcap(&dir, "empty.pcap", &pcap(1, &[]));
+    let out = replay(&empty, &es_config(&node.url(), index, &dir, ""), Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("resuming 120 spooled events"), "{}", out.stderr);
+    assert_eq!(node.count(index), 120, "{}", out.stderr);
+}
+
+#[test]
+fn bad_credentials_and_bad_tls_fail_at_start_with_one_sentence() {
+    let _g = serial();
+    let dir = temp_dir("es-auth");
+    let file = write_pcap(&dir, "mixed.pcap", &http_capture(&mixed(4), 1_700_000_000_000_000));
+    let (port, _) = proxy(1, 0, true);
+    let extra = "  username: elastic\n  password: wrong\n";
+    let out = replay(&file, &es_config(&format!("http://127.0.0.1:{port}"), "packetbeat-auth", &dir, extra), Duration::from_secs(30));
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("Error:")).collect();
+    assert_eq!(errors.len(), 1, "{}", out.stderr);
+    assert!(errors[0].contains("refused the credentials"), "{}", errors[0]);
+
+    if !have("openssl") {
+        println!("skipped the TLS half: no openssl to make a self-signed server");
+        return;
+    }
+    let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
+    let st = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let tls_port = free_port();
+    let mut server = std::process::Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept", &tls_port.to_string(), "-cert"])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+        assert!(Instant::now() < deadline, "openssl s_server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = replay(&file, &es_config(&format!("https://127.0.0.1:{tls_port}"), "packetbeat-tls", &dir, ""), Duration::from_secs(30));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("Error:")).collect();
+    assert_eq!(errors.len(), 1, "{}", out.stderr);
+    assert!(errors[0].contains("certificate"), "{}", errors[0]);
+}
