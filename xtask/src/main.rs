@@ -113,6 +113,7 @@ fn main() -> Result<()> {
         Cmd::Test { no_conformance } => {
             build()?;
             setup::ensure_test_packages()?;
+            setup::ensure_opensearch_launcher(&root())?;
             exec(cargo().current_dir(root()).args(["test", "--release", "--workspace"]).env("PACKETBEAT_AGENT_BIN", agent_bin()))?;
             if !no_conformance {
                 conformance(&[])?;

@@ -117,8 +117,31 @@ fn apt_install(pkgs: &[String]) -> Result<()> {
 
 /// Debian packages of the real servers and clients the integration tests drive.
 pub fn ensure_test_packages() -> Result<()> {
-    let missing = missing_commands(&[("nginx", "nginx"), ("curl", "curl"), ("tcpdump", "tcpdump"), ("ip", "iproute2")]);
+    let missing = missing_commands(&[
+        ("nginx", "nginx"),
+        ("curl", "curl"),
+        ("tcpdump", "tcpdump"),
+        ("ip", "iproute2"),
+        // The OpenSearch node of the Elasticsearch-output tests: a JDK and Maven build its launcher.
+        ("javac", "openjdk-17-jdk-headless"),
+        ("mvn", "maven"),
+        ("openssl", "openssl"),
+    ]);
     apt_install(&missing)
+}
+
+/// Builds the OpenSearch launcher of the tests (`tests/opensearch`), fetching the engine's jars
+/// from Maven Central into ~/.m2 the first time; offline afterwards.
+pub fn ensure_opensearch_launcher(root: &std::path::Path) -> Result<()> {
+    let dir = root.join("tests/opensearch");
+    if dir.join("target/lib").is_dir() && dir.join("target/classes/dev").is_dir() {
+        return Ok(());
+    }
+    let offline = Command::new("mvn").current_dir(&dir).args(["-q", "-B", "-o", "package", "-DskipTests"]).status().is_ok_and(|s| s.success());
+    if !offline {
+        exec(Command::new("mvn").current_dir(&dir).args(["-q", "-B", "package", "-DskipTests"]))?;
+    }
+    Ok(())
 }
 
 /// PyYAML for the conformance checker.
