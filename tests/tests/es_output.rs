@@ -156,9 +156,20 @@ fn mapping_conflicts_are_counted_and_the_rest_arrive() {
     assert!(out.stderr.contains("mapper_parsing_exception"), "{}", out.stderr);
 }
 
-/// A proxy in front of the node: answers 429 to the first `throttle` bulk requests, or 401 to
-/// everything when `unauthorized`, and forwards the rest (one request per connection).
-fn proxy(upstream: u16, throttle: usize, unauthorized: bool) -> (u16, Arc<AtomicUsize>) {
+/// What the proxy does to the first `n` bulk requests.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Answer 429 without forwarding.
+    Throttle(usize),
+    /// Forward, then drop the connection instead of answering (the node indexed them).
+    LoseResponse(usize),
+    /// Answer 401 to every request.
+    Unauthorized,
+}
+
+/// A proxy in front of the node that applies `fault` and forwards the rest (one request per
+/// connection).
+fn proxy(upstream: u16, fault: Fault) -> (u16, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let answered = Arc::new(AtomicUsize::new(0));
@@ -167,14 +178,14 @@ fn proxy(upstream: u16, throttle: usize, unauthorized: bool) -> (u16, Arc<Atomic
         for conn in listener.incoming().flatten() {
             let seen = Arc::clone(&seen);
             std::thread::spawn(move || {
-                let _ = handle(conn, upstream, throttle, unauthorized, &seen);
+                let _ = handle(conn, upstream, fault, &seen);
             });
         }
     });
     (port, answered)
 }
 
-fn handle(mut c: TcpStream, upstream: u16, throttle: usize, unauthorized: bool, seen: &AtomicUsize) -> std::io::Result<()> {
+fn handle(mut c: TcpStream, upstream: u16, fault: Fault, seen: &AtomicUsize) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 65536];
     let head_end = loop {
@@ -199,11 +210,15 @@ fn handle(mut c: TcpStream, upstream: u16, throttle: usize, unauthorized: bool, 
         }
         buf.extend_from_slice(&tmp[..n]);
     }
-    if unauthorized {
-        return c.write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-    }
-    if head.contains(" /_bulk") && seen.fetch_add(1, Ordering::SeqCst) < throttle {
-        return c.write_all(b"HTTP/1.1 429 Too Many Requests\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
+    let nth = if head.contains(" /_bulk") { seen.fetch_add(1, Ordering::SeqCst) } else { usize::MAX };
+    match fault {
+        Fault::Unauthorized => {
+            return c.write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+        Fault::Throttle(n) if nth < n => {
+            return c.write_all(b"HTTP/1.1 429 Too Many Requests\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
+        }
+        _ => {}
     }
     let mut u = TcpStream::connect(("127.0.0.1", upstream))?;
     let head = head.replacen("\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1);
@@ -211,6 +226,13 @@ fn handle(mut c: TcpStream, upstream: u16, throttle: usize, unauthorized: bool, 
     u.write_all(&buf[head_end..])?;
     let mut resp = Vec::new();
     u.read_to_end(&mut resp)?;
+    if matches!(fault, Fault::LoseResponse(n) if nth < n) {
+        return Ok(());
+    }
+    // One request per connection: say so, or the client may reuse a connection we close.
+    if let Some(p) = resp.windows(2).position(|w| w == b"\r\n") {
+        resp.splice(p..p, b"\r\nconnection: close".iter().copied());
+    }
     c.write_all(&resp)
 }
 
@@ -219,7 +241,7 @@ fn throttled_requests_are_retried_without_loss() {
     let _g = serial();
     let node = OpenSearch::start();
     let dir = temp_dir("es-429");
-    let (port, seen) = proxy(node.port, 3, false);
+    let (port, seen) = proxy(node.port, Fault::Throttle(3));
     let index = "packetbeat-throttled";
     let file = write_pcap(&dir, "mixed.pcap", &http_capture(&mixed(300), 1_700_000_000_000_000));
     let out = replay(&file, &es_config(&format!("http://127.0.0.1:{port}"), index, &dir, ""), Duration::from_secs(120));
@@ -228,6 +250,24 @@ fn throttled_requests_are_retried_without_loss() {
     assert_eq!(node.count(index), 300, "{}", out.stderr);
     assert_eq!(counter(&out.stderr, "output.elasticsearch.throttled"), 3, "{}", out.stderr);
     assert_eq!(counter(&out.stderr, "output.elasticsearch.dropped_rejected"), 0);
+}
+
+#[test]
+fn lost_responses_are_retried_and_answered_409_not_indexed_twice() {
+    let _g = serial();
+    let node = OpenSearch::start();
+    let dir = temp_dir("es-lost");
+    let (port, _) = proxy(node.port, Fault::LoseResponse(2));
+    let index = "packetbeat-lost";
+    let file = write_pcap(&dir, "mixed.pcap", &http_capture(&mixed(200), 1_700_000_000_000_000));
+    let out = replay(&file, &es_config(&format!("http://127.0.0.1:{port}"), index, &dir, "  bulk_max_size: 50\n"), Duration::from_secs(120));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(node.count(index), 200, "{}", out.stderr);
+    // The first two bulk requests (50 events each, or fewer if the first take was short) were
+    // indexed but their answers lost: the retry finds them there.
+    let dup = counter(&out.stderr, "output.elasticsearch.duplicates");
+    assert!((2..=100).contains(&dup), "duplicates {dup}: {}", out.stderr);
+    assert_eq!(dup + counter(&out.stderr, "output.elasticsearch.acked"), 200, "{}", out.stderr);
 }
 
 #[test]
@@ -294,7 +334,7 @@ fn bad_credentials_and_bad_tls_fail_at_start_with_one_sentence() {
     let _g = serial();
     let dir = temp_dir("es-auth");
     let file = write_pcap(&dir, "mixed.pcap", &http_capture(&mixed(4), 1_700_000_000_000_000));
-    let (port, _) = proxy(1, 0, true);
+    let (port, _) = proxy(1, Fault::Unauthorized);
     let extra = "  username: elastic\n  password: wrong\n";
     let out = replay(&file, &es_config(&format!("http://127.0.0.1:{port}"), "packetbeat-auth", &dir, extra), Duration::from_secs(30));
     assert_eq!(out.code, Some(1), "{}", out.stderr);

@@ -51,13 +51,13 @@ pub enum EsOutputError {
     #[error(transparent)]
     Health(#[from] HealthError),
     /// Template or policy refused.
-    #[error("index setup failed: {0}")]
+    #[error("index setup failed")]
     Setup(#[from] SetupError),
     /// The spool directory.
     #[error(transparent)]
     Spool(#[from] SpoolError),
     /// The tokio runtime or a thread could not start.
-    #[error("cannot start the output runtime: {0}")]
+    #[error("cannot start the output runtime")]
     Runtime(#[from] io::Error),
 }
 
@@ -76,12 +76,28 @@ pub struct SetupOptions {
 /// events wait in the spool.
 fn is_fatal(e: &HealthError) -> bool {
     match e {
-        HealthError::Service(ServiceError::Connect { message, .. }) => {
-            let m = message.to_ascii_lowercase();
-            m.contains("certificate") || m.contains("tls") || m.contains("handshake") || m.contains("alert")
-        }
-        HealthError::Service(ServiceError::Timeout { .. }) => false,
+        HealthError::Service(s) => is_fatal_service(s),
         _ => true,
+    }
+}
+
+fn is_fatal_service(e: &ServiceError) -> bool {
+    match e {
+        ServiceError::Connect { message, .. } => {
+            let m = message.to_ascii_lowercase();
+            m.contains("certificate") || m.contains("corrupt message") || m.contains("tls") || m.contains("handshake") || m.contains("alert")
+        }
+        ServiceError::Timeout { .. } => false,
+        _ => true,
+    }
+}
+
+/// Whether opening may go on with the engine unreachable (events wait in the spool).
+fn is_transient(e: &EsOutputError) -> bool {
+    match e {
+        EsOutputError::Health(h) => !is_fatal(h),
+        EsOutputError::Setup(SetupError::Service(s)) => !is_fatal_service(s),
+        _ => false,
     }
 }
 
@@ -161,7 +177,7 @@ impl ElasticsearchOutput {
                     tracing::info!("{d}");
                 }
             }
-            Err(EsOutputError::Health(e)) if !is_fatal(&e) => {
+            Err(e) if is_transient(&e) => {
                 tracing::warn!("{e}; events are spooled until it answers");
                 pending_setup = Some(setup);
             }
