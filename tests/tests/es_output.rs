@@ -80,6 +80,21 @@ fn events_land_mapped_and_aggregatable() {
     assert_eq!(node.count(index), n, "{}", out.stderr);
     assert_eq!(counter(&out.stderr, "output.elasticsearch.acked"), n);
 
+    // `test output` and `setup --index-management` on the same node.
+    let cfg = dir.join("pb.yml");
+    std::fs::write(&cfg, es_config(&node.url(), "packetbeat-setup", &dir, "")).unwrap();
+    let args = |a: &[&str]| -> Vec<std::ffi::OsString> { a.iter().map(Into::into).chain(["-c".into(), cfg.clone().into()]).collect() };
+    let t = run_agent(&args(&["test", "output"]), Duration::from_secs(30));
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    assert!(t.stdout.contains("talk to server... OK") && t.stdout.contains("2.19"), "{}", t.stdout);
+    assert!(t.stdout.contains("index template packetbeat-setup: missing"), "{}", t.stdout);
+    let s = run_agent(&args(&["setup", "--index-management"]), Duration::from_secs(30));
+    assert_eq!(s.code, Some(0), "{}", s.stderr);
+    assert!(s.stdout.contains("index template packetbeat-setup loaded"), "{}", s.stdout);
+    assert_eq!(node.request("GET", "/_index_template/packetbeat-setup", None).0, 200);
+    let t = run_agent(&args(&["test", "output"]), Duration::from_secs(30));
+    assert!(t.stdout.contains("index template packetbeat-setup: present"), "{}", t.stdout);
+
     // The mapping the template gave the backing index.
     let (_, mapping) = node.request("GET", &format!("/{index}/_mapping"), None);
     let props = &mapping.as_object().and_then(|m| m.values().next()).expect("a backing index")["mappings"]["properties"];
@@ -143,17 +158,32 @@ fn mapping_conflicts_are_counted_and_the_rest_arrive() {
     let _g = serial();
     let node = OpenSearch::start();
     let dir = temp_dir("es-conflict");
-    let index = "packetbeat-conflict";
-    // Our own template: url.extension as a number, so /a.txt and /b.html are rejected.
-    let tpl = json!({"index_patterns": [index], "data_stream": {}, "priority": 200,
-        "template": {"mappings": {"properties": {"url": {"properties": {"extension": {"type": "long"}}}}}}});
-    assert_eq!(node.request("PUT", &format!("/_index_template/{index}"), Some(&tpl)).0, 200);
     let file = write_pcap(&dir, "mixed.pcap", &http_capture(&mixed(200), 1_700_000_000_000_000));
-    let out = replay(&file, &es_config(&node.url(), index, &dir, "setup.template.enabled: false\n"), Duration::from_secs(120));
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert_eq!(node.count(index), 100, "{}", out.stderr);
-    assert_eq!(counter(&out.stderr, "output.elasticsearch.dropped_rejected"), 100, "{}", out.stderr);
-    assert!(out.stderr.contains("mapper_parsing_exception"), "{}", out.stderr);
+    for (index, extra) in [
+        ("packetbeat-conflict", ""),
+        ("packetbeat-conflict-dli", "  non_indexable_policy.dead_letter_index.index: dead-letters\n"),
+    ] {
+        // Our own template: url.extension as a number, so /a.txt and /b.html are rejected.
+        let tpl = json!({"index_patterns": [index], "data_stream": {}, "priority": 200,
+            "template": {"mappings": {"properties": {"url": {"properties": {"extension": {"type": "long"}}}}}}});
+        assert_eq!(node.request("PUT", &format!("/_index_template/{index}"), Some(&tpl)).0, 200);
+        let extra = format!("{extra}setup.template.enabled: false\n");
+        let out = replay(&file, &es_config(&node.url(), index, &dir.join(index), &extra), Duration::from_secs(120));
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert_eq!(node.count(index), 100, "{}", out.stderr);
+        assert!(out.stderr.contains("mapper_parsing_exception"), "{}", out.stderr);
+        if extra.contains("dead_letter") {
+            assert_eq!(counter(&out.stderr, "output.elasticsearch.dead_lettered"), 100, "{}", out.stderr);
+            assert_eq!(node.count("dead-letters"), 100);
+            let (_, r) = node.request("GET", "/dead-letters/_search?size=1", None);
+            let doc = &r["hits"]["hits"][0]["_source"];
+            let original: serde_json::Value = serde_json::from_str(doc["message"].as_str().unwrap()).unwrap();
+            assert_eq!(original["type"], "http", "{doc}");
+            assert!(doc["error"]["message"].as_str().unwrap().contains("mapper_parsing_exception"), "{doc}");
+        } else {
+            assert_eq!(counter(&out.stderr, "output.elasticsearch.dropped_rejected"), 100, "{}", out.stderr);
+        }
+    }
 }
 
 /// What the proxy does to the first `n` bulk requests.
@@ -244,9 +274,11 @@ fn throttled_requests_are_retried_without_loss() {
     let (port, seen) = proxy(node.port, Fault::Throttle(3));
     let index = "packetbeat-throttled";
     let file = write_pcap(&dir, "mixed.pcap", &http_capture(&mixed(300), 1_700_000_000_000_000));
-    let out = replay(&file, &es_config(&format!("http://127.0.0.1:{port}"), index, &dir, ""), Duration::from_secs(120));
+    // Two hosts, the first one dead: requests fail over to the proxy.
+    let hosts = format!("http://127.0.0.1:{}\", \"http://127.0.0.1:{port}", free_port());
+    let out = replay(&file, &es_config(&hosts, index, &dir, ""), Duration::from_secs(120));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(seen.load(Ordering::SeqCst) > 3);
+    assert!(seen.load(Ordering::SeqCst) > 3, "{}", out.stderr);
     assert_eq!(node.count(index), 300, "{}", out.stderr);
     assert_eq!(counter(&out.stderr, "output.elasticsearch.throttled"), 3, "{}", out.stderr);
     assert_eq!(counter(&out.stderr, "output.elasticsearch.dropped_rejected"), 0);

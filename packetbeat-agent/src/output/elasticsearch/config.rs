@@ -48,6 +48,8 @@ pub struct ElasticsearchConfig {
     pub pipeline: Option<String>,
     /// `ssl.*`.
     pub ssl: SslConfig,
+    /// `non_indexable_policy`: what happens to events the engine rejects for good.
+    pub non_indexable_policy: NonIndexablePolicy,
     /// Ours: the disk spool (at-least-once delivery while the engine is down or slow).
     pub spool: SpoolConfig,
     /// Ours: give every event a unique `_id` when it is queued, so a retry after a lost response
@@ -74,6 +76,7 @@ impl Default for ElasticsearchConfig {
             index: None,
             pipeline: None,
             ssl: SslConfig::default(),
+            non_indexable_policy: NonIndexablePolicy::default(),
             spool: SpoolConfig::default(),
             idempotent: true,
         }
@@ -126,6 +129,24 @@ pub struct SslConfig {
     pub certificate: Option<String>,
     /// `key`: client key (PEM file).
     pub key: Option<String>,
+}
+
+/// `non_indexable_policy`: libbeat's `drop` (the default, counted and logged) or
+/// `dead_letter_index.index`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NonIndexablePolicy {
+    /// `drop` (accepted; it is what happens without a dead-letter index).
+    pub drop: Option<serde_norway::Value>,
+    /// `dead_letter_index`.
+    pub dead_letter_index: Option<DeadLetterIndex>,
+}
+
+/// `non_indexable_policy.dead_letter_index`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct DeadLetterIndex {
+    /// `index`: where rejected events go, wrapped as libbeat does (`message` holds the event).
+    pub index: String,
 }
 
 /// Which events a full spool gives up.
@@ -302,6 +323,11 @@ impl ElasticsearchConfig {
         }
         if index.is_empty() || index != index.to_lowercase() || index.starts_with(['-', '_', '+']) {
             return Err(bad("index", format!("{index:?} is not a valid lower-case index name")));
+        }
+        if let Some(d) = &self.non_indexable_policy.dead_letter_index {
+            if d.index.is_empty() || d.index != d.index.to_lowercase() {
+                return Err(bad("non_indexable_policy.dead_letter_index.index", "needs a lower-case index name"));
+            }
         }
         let s = &self.spool;
         if s.enabled && (s.path.is_empty() || s.segment_bytes < 4096 || s.max_bytes < s.segment_bytes) {

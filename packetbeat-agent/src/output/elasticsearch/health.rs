@@ -25,6 +25,8 @@ pub struct EngineInfo {
     pub major: u32,
     /// `cluster_name`.
     pub cluster_name: String,
+    /// Which of the configured hosts answered (setup talks to it).
+    pub host: usize,
 }
 
 /// Why the engine cannot be used.
@@ -104,5 +106,5 @@ pub async fn check(service: &EsService, i: usize) -> Result<EngineInfo, HealthEr
         let what = if distribution == Distribution::OpenSearch { "OpenSearch" } else { "Elasticsearch" };
         return Err(HealthError::TooOld { url, what, version: root.version.number });
     }
-    Ok(EngineInfo { distribution, version: root.version.number, major, cluster_name: root.cluster_name })
+    Ok(EngineInfo { distribution, version: root.version.number, major, cluster_name: root.cluster_name, host: i })
 }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use self::config::ElasticsearchConfig;
 use self::encoder::BulkEncoder;
 use self::health::{EngineInfo, HealthError};
-use self::request::{send_batch, BulkStats};
+use self::request::{send_batch, BulkStats, SendContext};
 use self::retry::Backoff;
 use self::service::{EsService, ServiceError};
 use self::spool::{Spool, SpoolError};
@@ -90,6 +90,18 @@ fn is_fatal_service(e: &ServiceError) -> bool {
         ServiceError::Timeout { .. } => false,
         _ => true,
     }
+}
+
+/// The error and its causes in one line, for the log.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
 }
 
 /// Whether opening may go on with the engine unreachable (events wait in the spool).
@@ -178,7 +190,7 @@ impl ElasticsearchOutput {
                 }
             }
             Err(e) if is_transient(&e) => {
-                tracing::warn!("{e}; events are spooled until it answers");
+                tracing::warn!("{}; events are spooled until it answers", chain(&e));
                 pending_setup = Some(setup);
             }
             Err(e) => return Err(e),
@@ -228,6 +240,7 @@ fn store_metrics(metrics: &Metrics, stats: &BulkStats, spool: &Spool) {
         ("output.elasticsearch.acked", l(&stats.acked)),
         ("output.elasticsearch.duplicates", l(&stats.duplicates)),
         ("output.elasticsearch.dropped_rejected", l(&stats.dropped)),
+        ("output.elasticsearch.dead_lettered", l(&stats.dead_lettered)),
         ("output.elasticsearch.dropped_too_large", l(&stats.too_large)),
         ("output.elasticsearch.dropped_encode", l(&stats.encode_errors)),
         ("output.elasticsearch.retried", l(&stats.retried)),
@@ -247,6 +260,13 @@ impl Sender {
     fn run(mut self, runtime: &tokio::runtime::Runtime) {
         let mut backoff = Backoff::new(&self.cfg.backoff);
         let per_round = self.cfg.bulk_max_size * self.cfg.worker * self.service.hosts().len().max(1);
+        let ctx = Arc::new(SendContext {
+            service: Arc::clone(&self.service),
+            stats: Arc::clone(&self.stats),
+            backoff: self.cfg.backoff.clone(),
+            stop: Arc::clone(&self.stop),
+            dead_letter: self.cfg.non_indexable_policy.dead_letter_index.as_ref().map(|d| d.index.clone()),
+        });
         let mut last_store = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             if let Some(setup) = self.setup {
@@ -258,7 +278,7 @@ impl Sender {
                     }
                     Err(e) => {
                         let wait = backoff.next_wait();
-                        tracing::warn!("still waiting for the engine ({e}); next try in {wait:.1?}");
+                        tracing::warn!("still waiting for the engine ({}); next try in {wait:.1?}", chain(&e));
                         let until = Instant::now() + wait;
                         while Instant::now() < until && !self.stop.load(Ordering::Relaxed) {
                             std::thread::sleep(Duration::from_millis(100));
@@ -289,13 +309,7 @@ impl Sender {
                 while !records.is_empty() {
                     let rest = records.split_off(records.len().min(self.cfg.bulk_max_size));
                     let batch = std::mem::replace(&mut records, rest);
-                    set.spawn(send_batch(
-                        Arc::clone(&self.service),
-                        Arc::clone(&self.stats),
-                        Backoff::new(&self.cfg.backoff),
-                        Arc::clone(&self.stop),
-                        batch,
-                    ));
+                    set.spawn(send_batch(Arc::clone(&ctx), batch));
                 }
                 let mut abandoned = false;
                 while let Some(r) = set.join_next().await {

@@ -22,8 +22,13 @@ pub enum ItemOutcome {
     Duplicate,
     /// 429 or ≥ 500: try again.
     Retry,
-    /// Any other status: dropped, with the engine's reason.
-    Dropped(String),
+    /// Any other status: dropped (or dead-lettered), with the engine's reason.
+    Dropped {
+        /// The item's status.
+        status: u16,
+        /// `type: reason` from the engine.
+        reason: String,
+    },
 }
 
 /// The verdict on one bulk request.
@@ -99,7 +104,7 @@ pub fn classify(status: u16, body: &[u8], items: usize) -> RetryAction {
                 0..=299 => ItemOutcome::Acked,
                 409 => ItemOutcome::Duplicate,
                 429 | 500..=599 => ItemOutcome::Retry,
-                s => ItemOutcome::Dropped(format!("{s} {}", reason(i.error.as_ref()))),
+                status => ItemOutcome::Dropped { status, reason: reason(i.error.as_ref()) },
             },
         })
         .collect();
@@ -164,7 +169,7 @@ mod tests {
         assert_eq!(o[0], ItemOutcome::Acked);
         assert_eq!(o[1], ItemOutcome::Duplicate);
         assert_eq!(o[2], ItemOutcome::Retry);
-        assert!(matches!(&o[3], ItemOutcome::Dropped(r) if r.contains("mapper_parsing_exception: failed to parse")));
+        assert!(matches!(&o[3], ItemOutcome::Dropped { status: 400, reason } if reason.contains("mapper_parsing_exception: failed to parse")));
         assert_eq!(o[4], ItemOutcome::Retry);
         assert!(matches!(classify(200, br#"{"errors":true,"items":[]}"#, 2), RetryAction::Retry(_)));
     }

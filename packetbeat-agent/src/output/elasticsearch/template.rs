@@ -167,9 +167,9 @@ fn cut(body: &[u8]) -> String {
     String::from_utf8_lossy(body.get(..body.len().min(400)).unwrap_or_default()).into_owned()
 }
 
-async fn put(service: &EsService, path: &str, body: &Value, what: &str) -> Result<(), SetupError> {
+async fn put(service: &EsService, host: usize, path: &str, body: &Value, what: &str) -> Result<(), SetupError> {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let r = service.request(Method::PUT, path, Some(&bytes), "application/json").await?;
+    let r = service.request_to(host, Method::PUT, path, Some(&bytes), "application/json").await?;
     if (200..300).contains(&r.status) {
         Ok(())
     } else {
@@ -188,13 +188,13 @@ pub async fn setup(service: &EsService, engine: &EngineInfo, index: &str, ilm: b
         match engine.distribution {
             Distribution::Elasticsearch => {
                 let body = json!({"policy": {"phases": {"hot": {"actions": {"rollover": {"max_primary_shard_size": "50gb", "max_age": "30d"}}}}}});
-                put(service, &format!("/_ilm/policy/{POLICY_NAME}"), &body, "ILM policy").await?;
+                put(service, engine.host, &format!("/_ilm/policy/{POLICY_NAME}"), &body, "ILM policy").await?;
                 report.done.push(format!("ILM policy {POLICY_NAME} loaded"));
                 policy = true;
             }
             Distribution::OpenSearch => {
                 let path = format!("/_plugins/_ism/policies/{POLICY_NAME}");
-                let r = service.request(Method::GET, &path, None, "").await?;
+                let r = service.request_to(engine.host, Method::GET, &path, None, "").await?;
                 if r.status == 400 && cut(&r.body).contains("no handler") {
                     report.done.push("ISM plugin not installed: no lifecycle policy".into());
                 } else if r.status == 404 {
@@ -204,7 +204,7 @@ pub async fn setup(service: &EsService, engine: &EngineInfo, index: &str, ilm: b
                         "states": [{"name": "hot", "actions": [{"rollover": {"min_primary_shard_size": "50gb", "min_index_age": "1d"}}], "transitions": []}],
                         "ism_template": [{"index_patterns": [format!(".ds-{index}*")], "priority": 100}],
                     }});
-                    put(service, &path, &body, "ISM policy").await?;
+                    put(service, engine.host, &path, &body, "ISM policy").await?;
                     report.done.push(format!("ISM policy {POLICY_NAME} loaded"));
                 } else {
                     report.done.push(format!("ISM policy {POLICY_NAME} already there"));
@@ -213,11 +213,11 @@ pub async fn setup(service: &EsService, engine: &EngineInfo, index: &str, ilm: b
         }
     }
     let path = format!("/_index_template/{index}");
-    let exists = service.request(Method::HEAD, &path, None, "").await?.status == 200;
+    let exists = service.request_to(engine.host, Method::HEAD, &path, None, "").await?.status == 200;
     if exists && !overwrite {
         report.done.push(format!("index template {index} already there (setup.template.overwrite: false)"));
     } else {
-        put(service, &path, &index_template(index, engine, policy), "index template").await?;
+        put(service, engine.host, &path, &index_template(index, engine, policy), "index template").await?;
         report.done.push(format!("index template {index} loaded (data stream {index})"));
     }
     Ok(report)
@@ -242,7 +242,7 @@ mod tests {
 
     #[test]
     fn template_is_a_data_stream_with_policy_only_on_elasticsearch() {
-        let es = EngineInfo { distribution: Distribution::Elasticsearch, version: "8.12.0".into(), major: 8, cluster_name: String::new() };
+        let es = EngineInfo { distribution: Distribution::Elasticsearch, version: "8.12.0".into(), major: 8, cluster_name: String::new(), host: 0 };
         let t = index_template("packetbeat-1.0.0", &es, true);
         assert_eq!(t["data_stream"], json!({}));
         assert_eq!(t["priority"], 150);
