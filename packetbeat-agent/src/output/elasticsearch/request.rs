@@ -131,7 +131,7 @@ pub async fn send_batch(ctx: Arc<SendContext>, records: Vec<Vec<u8>>) -> Result<
                 add(&stats.retried, batch.len());
                 failures_in_a_row += 1;
                 // Fail over: the next request goes to the next host; wait only once every host failed.
-                if failures_in_a_row % hosts.max(1) != 0 {
+                if !failures_in_a_row.is_multiple_of(hosts.max(1)) {
                     tracing::warn!("bulk request failed, trying the next host: {e}");
                 } else {
                     let wait = backoff.next_wait();
