@@ -378,16 +378,7 @@ fn bad_credentials_and_bad_tls_fail_at_start_with_one_sentence() {
         println!("skipped the TLS half: no openssl to make a self-signed server");
         return;
     }
-    let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
-    let st = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let (ca, cert, key) = make_certs(&dir);
     let tls_port = free_port();
     let mut server = std::process::Command::new("openssl")
         .args(["s_server", "-quiet", "-www", "-accept", &tls_port.to_string(), "-cert"])
@@ -403,11 +394,39 @@ fn bad_credentials_and_bad_tls_fail_at_start_with_one_sentence() {
         assert!(Instant::now() < deadline, "openssl s_server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let out = replay(&file, &es_config(&format!("https://127.0.0.1:{tls_port}"), "packetbeat-tls", &dir, ""), Duration::from_secs(30));
+    // (host, extra config, what the one error line must say). The server speaks TLS but not the
+    // engine's API, so "not a usable ... endpoint" proves the handshake was accepted.
+    let ca_line = format!("  ssl.certificate_authorities: [\"{}\"]\n", ca.display());
+    let not_engine = "is not a usable Elasticsearch/OpenSearch endpoint";
+    let cases = [
+        ("127.0.0.1", String::new(), "certificate"),
+        ("localhost", ca_line.clone(), not_engine),
+        ("127.0.0.1", ca_line.clone(), "certificate"),
+        ("127.0.0.1", format!("{ca_line}  ssl.verification_mode: certificate\n"), not_engine),
+        ("127.0.0.1", "  ssl.verification_mode: none\n".to_owned(), not_engine),
+    ];
+    for (host, extra, want) in cases {
+        let url = format!("https://{host}:{tls_port}");
+        let out = replay(&file, &es_config(&url, "packetbeat-tls", &dir, &extra), Duration::from_secs(30));
+        assert_eq!(out.code, Some(1), "{url} {extra}: {}", out.stderr);
+        let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("Error:")).collect();
+        assert_eq!(errors.len(), 1, "{}", out.stderr);
+        assert!(errors[0].contains(want), "{url} {extra}: {}", errors[0]);
+        println!("{url} {}: {}", extra.trim(), errors[0]);
+    }
     let _ = server.kill();
     let _ = server.wait();
-    assert_eq!(out.code, Some(1), "{}", out.stderr);
-    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("Error:")).collect();
-    assert_eq!(errors.len(), 1, "{}", out.stderr);
-    assert!(errors[0].contains("certificate"), "{}", errors[0]);
+}
+
+/// A CA and a server certificate for `localhost` signed by it (PEM files).
+fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ssl = |args: &[&str]| {
+        let st = std::process::Command::new("openssl").current_dir(dir).args(args).stderr(std::process::Stdio::null()).status().unwrap();
+        assert!(st.success(), "openssl {args:?}");
+    };
+    ssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=pb-test-ca", "-keyout", "ca.key", "-out", "ca.pem"]);
+    ssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "k.pem", "-out", "s.csr"]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    ssl(&["x509", "-req", "-in", "s.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf", "-out", "c.pem"]);
+    (dir.join("ca.pem"), dir.join("c.pem"), dir.join("k.pem"))
 }

@@ -53,6 +53,9 @@ pub enum EsOutputError {
     /// Template or policy refused.
     #[error("index setup failed")]
     Setup(#[from] SetupError),
+    /// The engine's certificate was refused.
+    #[error("the engine's TLS certificate is not trusted (set output.elasticsearch.ssl.certificate_authorities to its CA, or ssl.verification_mode)")]
+    Untrusted(#[source] HealthError),
     /// The spool directory.
     #[error(transparent)]
     Spool(#[from] SpoolError),
@@ -102,6 +105,10 @@ fn chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     out
+}
+
+fn is_certificate_error(e: &HealthError) -> bool {
+    matches!(e, HealthError::Service(ServiceError::Connect { message, .. }) if message.contains("invalid peer certificate"))
 }
 
 /// Whether opening may go on with the engine unreachable (events wait in the spool).
@@ -193,6 +200,7 @@ impl ElasticsearchOutput {
                 tracing::warn!("{}; events are spooled until it answers", chain(&e));
                 pending_setup = Some(setup);
             }
+            Err(EsOutputError::Health(h)) if is_certificate_error(&h) => return Err(EsOutputError::Untrusted(h)),
             Err(e) => return Err(e),
         }
         let spool = Arc::new(Spool::open(&cfg.spool)?);
