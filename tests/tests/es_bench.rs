@@ -100,20 +100,22 @@ fn throughput_and_delay_to_searchable() {
     let mut out = open(&node, index, &dir);
     let rate_per_s = 2000u64;
     let total = rate_per_s * 5;
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let port = node.port;
-    let poller = {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut samples = Vec::new();
-            let probe = OpenSearchProbe(port);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                samples.push((Instant::now(), probe.count(index)));
-                std::thread::sleep(Duration::from_millis(20));
+    // Samples until every event is visible (or 60 s).
+    let poller = std::thread::spawn(move || {
+        let mut samples = Vec::new();
+        let probe = OpenSearchProbe(port);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let c = probe.count(index);
+            samples.push((Instant::now(), c));
+            if c >= total {
+                break;
             }
-            samples
-        })
-    };
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        samples
+    });
     let start = Instant::now();
     let mut written = Vec::with_capacity(total as usize);
     for tick in 0..(total / 20) {
@@ -132,11 +134,6 @@ fn throughput_and_delay_to_searchable() {
         out.write_chunk(&chunk).unwrap();
         written.extend(std::iter::repeat_n(at, 20));
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while OpenSearchProbe(port).count(index) < total && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let samples = poller.join().unwrap();
     out.close().unwrap();
     let mut delays: Vec<Duration> = written
