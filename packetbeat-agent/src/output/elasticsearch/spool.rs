@@ -22,6 +22,12 @@ use super::config::{DropPolicy, SpoolConfig};
 /// Why the spool failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
+    /// Another agent uses the same directory.
+    #[error("spool {path} is in use by another packetbeat-agent: give each agent its own output.elasticsearch.spool.path")]
+    Locked {
+        /// The directory.
+        path: String,
+    },
     /// A file operation failed.
     #[error("spool {path}: {source}")]
     Io {
@@ -77,6 +83,8 @@ struct Segment {
 
 #[derive(Debug)]
 struct Disk {
+    /// Held (flock) for the life of the spool so two agents never share a directory.
+    _lock: File,
     dir: PathBuf,
     segments: VecDeque<Segment>,
     writer: File,
@@ -112,6 +120,12 @@ impl Disk {
     fn open(cfg: &SpoolConfig, stats: &mut SpoolStats) -> Result<Self, SpoolError> {
         let dir = PathBuf::from(&cfg.path);
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
+        // SAFETY: flock on a descriptor we own; released when `lock` is closed.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(SpoolError::Locked { path: dir.display().to_string() });
+        }
         let mut ids: Vec<u64> = fs::read_dir(&dir)
             .map_err(io_err(&dir))?
             .filter_map(Result::ok)
@@ -157,6 +171,7 @@ impl Disk {
             read = Position { seg: id, offset: 0 };
         }
         Ok(Self {
+            _lock: lock,
             dir,
             segments,
             writer,
@@ -469,6 +484,18 @@ mod tests {
         let t = s.take(10, 1 << 20, Duration::ZERO).unwrap();
         assert_eq!(numbers(&t), vec![1, 2]);
         assert_eq!(s.stats().corrupt, 1);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn one_agent_per_directory() {
+        let dir = std::env::temp_dir().join(format!("pb-spool-{}-lock", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let a = Spool::open(&cfg(&dir, 1 << 20, DropPolicy::Oldest)).unwrap();
+        let err = Spool::open(&cfg(&dir, 1 << 20, DropPolicy::Oldest)).unwrap_err();
+        assert!(err.to_string().contains("in use by another"), "{err}");
+        drop(a);
+        Spool::open(&cfg(&dir, 1 << 20, DropPolicy::Oldest)).unwrap();
         fs::remove_dir_all(&dir).unwrap();
     }
 
