@@ -195,7 +195,11 @@ enum Fault {
     LoseResponse(usize),
     /// Answer 401 to every request.
     Unauthorized,
+    /// Strip this path prefix, forward, and keep the first bulk request's head.
+    Record(&'static str),
 }
+
+static RECORDED: Mutex<Option<String>> = Mutex::new(None);
 
 /// A proxy in front of the node that applies `fault` and forwards the rest (one request per
 /// connection).
@@ -240,7 +244,7 @@ fn handle(mut c: TcpStream, upstream: u16, fault: Fault, seen: &AtomicUsize) -> 
         }
         buf.extend_from_slice(&tmp[..n]);
     }
-    let nth = if head.contains(" /_bulk") { seen.fetch_add(1, Ordering::SeqCst) } else { usize::MAX };
+    let nth = if head.contains("/_bulk?") { seen.fetch_add(1, Ordering::SeqCst) } else { usize::MAX };
     match fault {
         Fault::Unauthorized => {
             return c.write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
@@ -249,6 +253,13 @@ fn handle(mut c: TcpStream, upstream: u16, fault: Fault, seen: &AtomicUsize) -> 
             return c.write_all(b"HTTP/1.1 429 Too Many Requests\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
         }
         _ => {}
+    }
+    let mut head = head;
+    if let Fault::Record(prefix) = fault {
+        if nth == 0 {
+            *RECORDED.lock().unwrap() = Some(head.clone());
+        }
+        head = head.replacen(&format!(" {prefix}/"), " /", 1);
     }
     let mut u = TcpStream::connect(("127.0.0.1", upstream))?;
     let head = head.replacen("\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1);
@@ -300,6 +311,25 @@ fn lost_responses_are_retried_and_answered_409_not_indexed_twice() {
     let dup = counter(&out.stderr, "output.elasticsearch.duplicates");
     assert!((2..=100).contains(&dup), "duplicates {dup}: {}", out.stderr);
     assert_eq!(dup + counter(&out.stderr, "output.elasticsearch.acked"), 200, "{}", out.stderr);
+}
+
+#[test]
+fn path_headers_api_key_and_gzip_reach_the_engine() {
+    let _g = serial();
+    let node = OpenSearch::start();
+    let dir = temp_dir("es-shape");
+    let (port, _) = proxy(node.port, Fault::Record("/es"));
+    let index = "packetbeat-shape";
+    let file = write_pcap(&dir, "mixed.pcap", &http_capture(&mixed(40), 1_700_000_000_000_000));
+    let extra = "  path: /es\n  api_key: \"id:key\"\n  headers:\n    X-Test: yes-please\n";
+    let out = replay(&file, &es_config(&format!("127.0.0.1:{port}"), index, &dir, &extra), Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(node.count(index), 40, "{}", out.stderr);
+    let head = RECORDED.lock().unwrap().clone().expect("a bulk request went through the proxy").to_ascii_lowercase();
+    assert!(head.starts_with("post /es/_bulk?filter_path=errors,items.*.error,items.*.status "), "{head}");
+    assert!(head.contains("x-test: yes-please"), "{head}");
+    assert!(head.contains("authorization: apikey awq6a2v5"), "{head}");
+    assert!(head.contains("content-encoding: gzip") && head.contains("content-type: application/x-ndjson"), "{head}");
 }
 
 #[test]
