@@ -322,7 +322,7 @@ fn path_headers_api_key_and_gzip_reach_the_engine() {
     let index = "packetbeat-shape";
     let file = write_pcap(&dir, "mixed.pcap", &http_capture(&mixed(40), 1_700_000_000_000_000));
     let extra = "  path: /es\n  api_key: \"id:key\"\n  headers:\n    X-Test: yes-please\n";
-    let out = replay(&file, &es_config(&format!("127.0.0.1:{port}"), index, &dir, &extra), Duration::from_secs(60));
+    let out = replay(&file, &es_config(&format!("127.0.0.1:{port}"), index, &dir, extra), Duration::from_secs(60));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(node.count(index), 40, "{}", out.stderr);
     let head = RECORDED.lock().unwrap().clone().expect("a bulk request went through the proxy").to_ascii_lowercase();
