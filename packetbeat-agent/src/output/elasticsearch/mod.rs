@@ -251,6 +251,7 @@ fn store_metrics(metrics: &Metrics, stats: &BulkStats, spool: &Spool) {
         ("output.elasticsearch.dead_lettered", l(&stats.dead_lettered)),
         ("output.elasticsearch.dropped_too_large", l(&stats.too_large)),
         ("output.elasticsearch.dropped_encode", l(&stats.encode_errors)),
+        ("output.elasticsearch.dropped_at_shutdown", l(&stats.dropped_at_shutdown)),
         ("output.elasticsearch.retried", l(&stats.retried)),
         ("output.elasticsearch.requests", l(&stats.requests)),
         ("output.elasticsearch.connection_errors", l(&stats.connection_errors)),
@@ -326,7 +327,12 @@ impl Sender {
                 abandoned
             });
             if abandoned {
-                tracing::warn!("closing with {n} events unacknowledged: they stay in the spool (lost if it is in memory)");
+                if self.spool.is_durable() {
+                    tracing::warn!("closing with {n} events unacknowledged: they stay in the spool for the next start");
+                } else {
+                    self.stats.dropped_at_shutdown.fetch_add(n as u64, Ordering::Relaxed);
+                    tracing::warn!("closing with {n} events unacknowledged: lost (spool.enabled is false)");
+                }
                 break;
             }
             if let Err(e) = self.spool.ack(taken.pos) {
@@ -372,11 +378,14 @@ impl Output for ElasticsearchOutput {
         if let Some(h) = self.sender.take() {
             let _ = h.join();
         }
-        self.store_metrics();
         let left = self.spool.stats().pending;
-        if left > 0 {
+        if left > 0 && self.spool.is_durable() {
             tracing::warn!("{left} events are still in the spool: they are sent at the next start");
+        } else if left > 0 {
+            self.stats.dropped_at_shutdown.fetch_add(left, Ordering::Relaxed);
+            tracing::warn!("{left} queued events are lost at shutdown (spool.enabled is false)");
         }
+        self.store_metrics();
         Ok(())
     }
 }

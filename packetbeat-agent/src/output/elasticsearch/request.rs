@@ -39,6 +39,8 @@ pub struct BulkStats {
     pub connection_errors: AtomicU64,
     /// Requests answered 429.
     pub throttled: AtomicU64,
+    /// Events taken from the in-memory queue and given up at shutdown.
+    pub dropped_at_shutdown: AtomicU64,
     /// Lines that were not JSON objects.
     pub encode_errors: AtomicU64,
 }

@@ -396,6 +396,12 @@ impl Spool {
         Ok(())
     }
 
+    /// Whether records survive the process (disk) or not (memory).
+    #[must_use]
+    pub fn is_durable(&self) -> bool {
+        matches!(self.lock().0, Store::Disk(_))
+    }
+
     /// Counters (and the pending gauge).
     #[must_use]
     pub fn stats(&self) -> SpoolStats {
