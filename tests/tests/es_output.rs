@@ -314,17 +314,19 @@ fn lost_responses_are_retried_and_answered_409_not_indexed_twice() {
 }
 
 #[test]
-fn path_headers_api_key_and_gzip_reach_the_engine() {
+fn path_headers_api_key_gzip_and_memory_queue() {
     let _g = serial();
     let node = OpenSearch::start();
     let dir = temp_dir("es-shape");
     let (port, _) = proxy(node.port, Fault::Record("/es"));
     let index = "packetbeat-shape";
     let file = write_pcap(&dir, "mixed.pcap", &http_capture(&mixed(40), 1_700_000_000_000_000));
-    let extra = "  path: /es\n  api_key: \"id:key\"\n  headers:\n    X-Test: yes-please\n";
+    // Also the in-memory queue (spool off): blocking backpressure instead of files.
+    let extra = "  path: /es\n  api_key: \"id:key\"\n  headers:\n    X-Test: yes-please\n  spool.enabled: false\n  spool.memory_events: 8\n";
     let out = replay(&file, &es_config(&format!("127.0.0.1:{port}"), index, &dir, extra), Duration::from_secs(60));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(node.count(index), 40, "{}", out.stderr);
+    assert!(!dir.join("spool").exists());
     let head = RECORDED.lock().unwrap().clone().expect("a bulk request went through the proxy").to_ascii_lowercase();
     assert!(head.starts_with("post /es/_bulk?filter_path=errors,items.*.error,items.*.status "), "{head}");
     assert!(head.contains("x-test: yes-please"), "{head}");
