@@ -219,7 +219,7 @@ pub fn run(source: &mut dyn PacketSource, cfg: PipelineConfig, mut output: Box<d
         }
         metrics.store("output", vec![("output.events_written".into(), written)]);
         result?;
-        output.flush()?;
+        output.close()?;
         Ok(written)
     })?;
 

@@ -374,6 +374,7 @@ pub fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(v, |v, k| v.get(k).unwrap_or(&Value::Null))
 }
 pub mod mysql_server;
+pub mod opensearch;
 pub mod pcap;
 pub mod redis_server;
 pub mod pgsql_server;

@@ -131,6 +131,10 @@ pub fn ensure_test_packages() -> Result<()> {
         ("mariadbd", "mariadb-server"),
         ("mariadb", "mariadb-client"),
         ("pip3", "python3-pip"),
+        // The OpenSearch node of the Elasticsearch-output tests: a JDK and Maven build its launcher.
+        ("javac", "openjdk-17-jdk-headless"),
+        ("mvn", "maven"),
+        ("openssl", "openssl"),
     ]);
     apt_install(&missing)?;
     ensure_python_module("redis", "redis")?;
@@ -152,6 +156,20 @@ pub fn ensure_cargo_fuzz() -> Result<()> {
     let ok = Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
     if !ok {
         exec(Command::new("cargo").args([&format!("+{TOOLCHAIN}"), "install", "cargo-fuzz", "--locked"]))?;
+    }
+    Ok(())
+}
+
+/// Builds the OpenSearch launcher of the tests (`tests/opensearch`), fetching the engine's jars
+/// from Maven Central into ~/.m2 the first time; offline afterwards.
+pub fn ensure_opensearch_launcher(root: &std::path::Path) -> Result<()> {
+    let dir = root.join("tests/opensearch");
+    if dir.join("target/lib").is_dir() && dir.join("target/classes/dev").is_dir() {
+        return Ok(());
+    }
+    let offline = Command::new("mvn").current_dir(&dir).args(["-q", "-B", "-o", "package", "-DskipTests"]).status().is_ok_and(|s| s.success());
+    if !offline {
+        exec(Command::new("mvn").current_dir(&dir).args(["-q", "-B", "package", "-DskipTests"]))?;
     }
     Ok(())
 }

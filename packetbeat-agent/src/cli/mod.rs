@@ -1,6 +1,7 @@
-//! The command line: `run`, `replay`, `test config`, `devices`, `version`, with Packetbeat's global
+//! The command line: `run`, `replay`, `setup`, `test config|output`, `devices`, `version`, with Packetbeat's global
 //! flags (`-c`, `-E`, `-e`, `-d`). Errors at this edge are one clear sentence on stderr and exit 1.
 
+mod es;
 pub mod host;
 mod live;
 
@@ -68,6 +69,15 @@ enum Command {
         #[command(subcommand)]
         what: TestWhat,
     },
+    /// Load the index template and lifecycle policy into Elasticsearch/OpenSearch.
+    Setup {
+        /// Index management only (template, data stream, ILM/ISM policy). The default.
+        #[arg(long = "index-management")]
+        index_management: bool,
+        /// Kibana dashboards (not available yet).
+        #[arg(long)]
+        dashboards: bool,
+    },
     /// List the interfaces that can be captured.
     Devices,
     /// Print the version.
@@ -78,6 +88,8 @@ enum Command {
 enum TestWhat {
     /// Load and validate the configuration, then print `Config OK`.
     Config,
+    /// Connect to the configured Elasticsearch/OpenSearch and report what was found.
+    Output,
 }
 
 /// Set by SIGINT/SIGTERM.
@@ -141,9 +153,6 @@ fn load(global: &Global) -> anyhow::Result<(Config, Registry)> {
     if loaded.config.packetbeat.flows.as_ref().is_some_and(|f| f.get("enabled") != Some(&serde_norway::Value::Bool(false))) {
         tracing::warn!("packetbeat.flows is not implemented yet: no flow events are produced");
     }
-    if loaded.config.output.elasticsearch.is_some() {
-        bail!("output.elasticsearch is not implemented yet: use output.console or output.file");
-    }
     Ok((loaded.config, registry))
 }
 
@@ -166,6 +175,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             eprintln!("ports: {:?}", registry.ports());
             println!("Config OK");
             Ok(())
+        }
+        Command::Test { what: TestWhat::Output } => {
+            let (cfg, _) = load(&g)?;
+            es::test_output(&cfg)
+        }
+        Command::Setup { index_management, dashboards } => {
+            let (cfg, _) = load(&g)?;
+            es::setup_command(&cfg, index_management || !dashboards, dashboards)
         }
         Command::Replay { file } => replay(&g, &file),
         Command::Run { read_pcap: Some(file) } => replay(&g, &file),
@@ -191,7 +208,10 @@ fn agent_info(cfg: &Config) -> AgentInfo {
     }
 }
 
-fn open_output(cfg: &Config) -> anyhow::Result<Box<dyn Output>> {
+fn open_output(cfg: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Box<dyn Output>> {
+    if let Some(es) = cfg.output.elasticsearch.as_ref().filter(|e| e.enabled) {
+        return es::open(cfg, es, metrics);
+    }
     if let Some(f) = cfg.output.file.as_ref().filter(|f| f.enabled) {
         return Ok(Box::new(FileOutput::open(f)?));
     }
@@ -223,7 +243,7 @@ fn replay(g: &Global, file: &Path) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let workers = cfg.packetbeat.workers.unwrap_or(1);
     let pc = pipeline_config(&cfg, registry, Mode::Replay, workers, &metrics)?;
-    let output = open_output(&cfg)?;
+    let output = open_output(&cfg, &metrics)?;
     let summary = pipeline::run(&mut source, pc, output)?;
     tracing::info!("replay of {} done: {} events; counters: {}", file.display(), summary.events_written, metrics.summary());
     Ok(())
@@ -249,7 +269,7 @@ fn run_live(g: &Global) -> anyhow::Result<()> {
         cfg.packetbeat.interfaces.device,
         cfg.packetbeat.interfaces.kind
     );
-    let output = open_output(&cfg)?;
+    let output = open_output(&cfg, &metrics)?;
     let summary = pipeline::run(source.as_mut(), pc, output)?;
     drop(watcher);
     tracing::info!("stopped: {} events; counters: {}", summary.events_written, metrics.summary());

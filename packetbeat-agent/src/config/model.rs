@@ -169,8 +169,8 @@ pub struct OutputSection {
     pub console: Option<ConsoleOutputConfig>,
     /// `output.file`.
     pub file: Option<FileOutputConfig>,
-    /// `output.elasticsearch` (accepted; not implemented yet).
-    pub elasticsearch: Option<Value>,
+    /// `output.elasticsearch`.
+    pub elasticsearch: Option<crate::output::elasticsearch::config::ElasticsearchConfig>,
     /// `output.logstash` (not supported).
     pub logstash: Option<Value>,
 }
@@ -294,12 +294,16 @@ impl Config {
                 return bad("output.file.rotate_every_kb", "must be positive".into());
             }
         }
+        if let Some(es) = self.output.elasticsearch.as_ref().filter(|e| e.enabled) {
+            es.validate()?;
+        }
         let enabled = [
             self.output.console.as_ref().is_some_and(|c| c.enabled),
             self.output.file.as_ref().is_some_and(|f| f.enabled),
+            self.output.elasticsearch.as_ref().is_some_and(|e| e.enabled),
         ];
         if enabled.iter().filter(|e| **e).count() > 1 {
-            return bad("output", "only one output may be enabled (console or file)".into());
+            return bad("output", "only one output may be enabled (console, file or elasticsearch)".into());
         }
         if self.output.logstash.is_some() {
             return bad("output.logstash", "the logstash output is not supported".into());

@@ -2,6 +2,7 @@
 //! thread writes them, so a slow disk or terminal never holds a worker for more than one chunk.
 
 pub mod console;
+pub mod elasticsearch;
 pub mod file;
 
 use std::io;
@@ -28,4 +29,12 @@ pub trait Output: Send {
     /// # Errors
     /// The flush failed.
     fn flush(&mut self) -> io::Result<()>;
+
+    /// Last call: flushes and waits for what is in flight (bounded by the output's own timeout).
+    ///
+    /// # Errors
+    /// The final flush failed.
+    fn close(&mut self) -> io::Result<()> {
+        self.flush()
+    }
 }
