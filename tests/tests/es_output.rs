@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "../../packetbeat-agent/tests/support/mod.rs"]
+mod support;
+
 use packetbeat_tests::opensearch::OpenSearch;
 use packetbeat_tests::pcap::{http_capture, pcap, HttpExchange};
 use packetbeat_tests::{free_port, get, have, replay, run_agent, temp_dir};
@@ -151,6 +154,63 @@ fn events_land_mapped_and_aggregatable() {
     assert!((1.9e7..=2.1e7).contains(&p99), "p99 of event.duration {p99} ns (the slowest query takes 20 ms)");
     assert_eq!(r["aggregations"]["bytes"]["value"].as_f64().unwrap() as u64, dest_bytes);
     assert_eq!(r["aggregations"]["codes"]["buckets"].as_array().unwrap().len(), 2);
+}
+
+/// MySQL, PostgreSQL and Redis transactions land beside HTTP ones, each as many as the console
+/// output gives, with their own fields mapped as the template says.
+#[test]
+fn all_four_protocols_land_and_map() {
+    let _g = serial();
+    let node = OpenSearch::start();
+    let dir = temp_dir("es-four");
+    let (mysql, _, mysql_tx) = support::mysql_synth::mysql_sessions(support::mysql_synth::MysqlSpec { conns: 10, requests: 10, rows: 3 });
+    let (pgsql, _, pgsql_tx) = support::pgsql_synth::pgsql_mix(support::pgsql_synth::PgSpec { conns: 10, round_trips: 6 });
+    let (redis, _, redis_tx) = support::redis_synth::redis_pipelined(support::redis_synth::RedisSpec { conns: 10, commands: 20, depth: 5 });
+    let captures = [
+        ("http", write_pcap(&dir, "http.pcap", &http_capture(&mixed(40), 1_700_000_000_000_000)), 40),
+        ("mysql", write_pcap(&dir, "mysql.pcap", &mysql), mysql_tx),
+        ("pgsql", write_pcap(&dir, "pgsql.pcap", &pgsql), pgsql_tx),
+        ("redis", write_pcap(&dir, "redis.pcap", &redis), redis_tx),
+    ];
+    let protocols = "packetbeat.protocols:\n  - {type: http, ports: [80]}\n  - {type: mysql, ports: [3306]}\n  \
+                     - {type: pgsql, ports: [5432]}\n  - {type: redis, ports: [6379]}\nlogging.metrics.enabled: false\n";
+    let index = "packetbeat-four-0.1.0";
+    let es = format!(
+        "{protocols}output.elasticsearch:\n  hosts: [\"{}\"]\n  index: \"{index}\"\n  spool.path: \"{}\"\n",
+        node.url(),
+        dir.join("spool").display()
+    );
+    let mut total = 0;
+    for (kind, file, tx) in &captures {
+        let console = replay(file, protocols, Duration::from_secs(60));
+        assert_eq!(console.code, Some(0), "{}", console.stderr);
+        assert_eq!(console.events.len() as u64, *tx, "{kind}: console events");
+        assert!(console.events.iter().all(|e| get(e, "type") == *kind), "{kind}");
+        let out = replay(file, &es, Duration::from_secs(120));
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        total += tx;
+        assert_eq!(node.count(index), total, "{kind}: {}", out.stderr);
+    }
+    let (status, r) = node.request(
+        "POST",
+        &format!("/{index}/_search"),
+        Some(&json!({"size": 0, "aggs": {"types": {"terms": {"field": "event.dataset"}}, "methods": {"terms": {"field": "method", "size": 20}}}})),
+    );
+    assert_eq!(status, 200, "{r}");
+    let types: Vec<(String, u64)> = r["aggregations"]["types"]["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["key"].as_str().unwrap().to_owned(), b["doc_count"].as_u64().unwrap()))
+        .collect();
+    for (kind, _, tx) in &captures {
+        assert!(types.contains(&((*kind).to_owned(), *tx)), "{kind}: {types:?}");
+    }
+    let (_, mapping) = node.request("GET", &format!("/{index}/_mapping"), None);
+    let props = &mapping.as_object().and_then(|m| m.values().next()).expect("a backing index")["mappings"]["properties"];
+    for (proto, field, want) in [("mysql", "num_rows", "long"), ("pgsql", "num_rows", "long"), ("redis", "return_value", "keyword")] {
+        assert_eq!(props[proto]["properties"][field]["type"], want, "{proto}.{field}: {}", props[proto]);
+    }
 }
 
 #[test]
