@@ -14,7 +14,12 @@ use packetbeat_agent::time::Timestamp;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, mut rest)) = data.split_first() else { return };
-    let cfg = HttpConfig { send_request: true, send_response: true, include_body_for: vec!["text".into(), "json".into()], ..HttpConfig::default() };
+    let cfg = HttpConfig {
+        send_request: true,
+        send_response: true,
+        include_body_for: vec!["text".into(), "json".into()],
+        ..HttpConfig::default()
+    };
     let mut state = HttpState::new(Arc::new(cfg));
     let conn = ConnInfo {
         client_ip: "10.0.0.1".parse().unwrap(),

@@ -18,38 +18,20 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
-    let cfg = PgsqlConfig {
-        send_request: true,
-        send_response: true,
-        ..PgsqlConfig::default()
-    };
+    let cfg = PgsqlConfig { send_request: true, send_response: true, ..PgsqlConfig::default() };
     let mut state = PgsqlState::new(Arc::new(cfg));
     let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let conn = ConnInfo {
-        client_ip: ip,
-        client_port: 40000,
-        server_ip: ip,
-        server_port: 5432,
-    };
+    let conn = ConnInfo { client_ip: ip, client_port: 40000, server_ip: ip, server_port: 5432 };
     let mut stats = ProtoStats::default();
     let mut out = Vec::new();
     let mut held: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     let chunk = 1 + usize::from(selector & 0x3f);
     let gaps = selector & 0x40 != 0;
     for (n, piece) in rest.chunks(chunk).enumerate() {
-        let dir = if n % 2 == 0 {
-            Direction::ToServer
-        } else {
-            Direction::ToClient
-        };
+        let dir = if n % 2 == 0 { Direction::ToServer } else { Direction::ToClient };
         // Each chunk in its own allocation, so reads past it are caught by ASan.
         let piece = piece.to_vec();
-        let mut cx = ParseCtx {
-            ts: Timestamp(n as u64 * 1000),
-            conn: &conn,
-            out: &mut out,
-            stats: &mut stats,
-        };
+        let mut cx = ParseCtx { ts: Timestamp(n as u64 * 1000), conn: &conn, out: &mut out, stats: &mut stats };
         if gaps && piece.first() == Some(&0xff) {
             held[dir.index()].clear();
             state.gap(dir, u32::from(piece.get(1).copied().unwrap_or(0)), &mut cx);
@@ -64,11 +46,6 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(tx.kind, "pgsql");
         }
     }
-    let mut cx = ParseCtx {
-        ts: Timestamp(u64::MAX / 2),
-        conn: &conn,
-        out: &mut out,
-        stats: &mut stats,
-    };
+    let mut cx = ParseCtx { ts: Timestamp(u64::MAX / 2), conn: &conn, out: &mut out, stats: &mut stats };
     state.close(&mut cx);
 });

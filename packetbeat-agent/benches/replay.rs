@@ -56,7 +56,12 @@ fn replay_once(path: &std::path::Path, registry: &Arc<Registry>) -> u64 {
         workers: 1,
         registry: Arc::clone(registry),
         limits: Limits::default(),
-        publish: PublishSettings { agent: agent(), processors: Arc::new(vec![]), ignore_outgoing: false, block_when_full: true },
+        publish: PublishSettings {
+            agent: agent(),
+            processors: Arc::new(vec![]),
+            ignore_outgoing: false,
+            block_when_full: true,
+        },
         metrics: Arc::new(Metrics::default()),
         stop: Arc::new(AtomicBool::new(false)),
         metrics_period: None,
@@ -76,11 +81,18 @@ fn bench(c: &mut Criterion) {
     let (bytes, packets, transactions) = synth::http_keepalive(spec);
     let path = std::env::temp_dir().join(format!("pb-bench-http-{}.pcap", std::process::id()));
     std::fs::write(&path, &bytes).expect("write pcap");
-    let (registry, _) = Registry::from_config(Some(&serde_norway::from_str::<Vec<serde_norway::Value>>("[{type: http, ports: [80]}]").expect("yaml"))).expect("registry");
+    let (registry, _) = Registry::from_config(Some(
+        &serde_norway::from_str::<Vec<serde_norway::Value>>("[{type: http, ports: [80]}]").expect("yaml"),
+    ))
+    .expect("registry");
     let registry = Arc::new(registry);
     assert_eq!(count_only(&path), packets);
     assert_eq!(replay_once(&path, &registry), transactions);
-    eprintln!("capture: {packets} packets, {transactions} transactions ({:.2} packets per transaction), {} bytes", packets as f64 / transactions as f64, bytes.len());
+    eprintln!(
+        "capture: {packets} packets, {transactions} transactions ({:.2} packets per transaction), {} bytes",
+        packets as f64 / transactions as f64,
+        bytes.len()
+    );
 
     let mut g = c.benchmark_group("replay_http_keepalive");
     g.throughput(Throughput::Elements(packets));

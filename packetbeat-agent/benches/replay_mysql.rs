@@ -62,46 +62,37 @@ fn replay_once(path: &std::path::Path, registry: &Arc<Registry>) -> u64 {
         stop: Arc::new(AtomicBool::new(false)),
         metrics_period: None,
     };
-    pipeline::run(&mut src, cfg, Box::new(Null))
-        .expect("replay")
-        .events_written
+    pipeline::run(&mut src, cfg, Box::new(Null)).expect("replay").events_written
 }
 
 fn count_only(path: &std::path::Path) -> u64 {
     let mut src = PcapFileSource::open(path).expect("open");
     let mut n = 0u64;
-    while src
-        .poll(Duration::ZERO, &mut |p| n += u64::from(!p.data.is_empty()))
-        .expect("poll")
-        != Poll::End
-    {}
+    while src.poll(Duration::ZERO, &mut |p| n += u64::from(!p.data.is_empty())).expect("poll") != Poll::End {}
     n
 }
 
 fn bench(c: &mut Criterion) {
-    let spec = mysql_synth::MysqlSpec {
-        conns: 200,
-        requests: 100,
-        rows: 5,
-    };
+    let spec = mysql_synth::MysqlSpec { conns: 200, requests: 100, rows: 5 };
     let (bytes, packets, transactions) = mysql_synth::mysql_sessions(spec);
     let path = std::env::temp_dir().join(format!("pb-bench-mysql-{}.pcap", std::process::id()));
     std::fs::write(&path, &bytes).expect("write pcap");
-    let protocols: Vec<serde_norway::Value> =
-        serde_norway::from_str("[{type: mysql, ports: [3306]}]").expect("yaml");
+    let protocols: Vec<serde_norway::Value> = serde_norway::from_str("[{type: mysql, ports: [3306]}]").expect("yaml");
     let (registry, _) = Registry::from_config(Some(&protocols)).expect("registry");
     let registry = Arc::new(registry);
     assert_eq!(count_only(&path), packets);
     assert_eq!(replay_once(&path, &registry), transactions);
-    eprintln!("capture: {packets} packets, {transactions} transactions ({:.2} packets per transaction), {} bytes", packets as f64 / transactions as f64, bytes.len());
+    eprintln!(
+        "capture: {packets} packets, {transactions} transactions ({:.2} packets per transaction), {} bytes",
+        packets as f64 / transactions as f64,
+        bytes.len()
+    );
 
     let mut g = c.benchmark_group("replay_mysql");
     g.throughput(Throughput::Elements(transactions));
     g.sample_size(10);
     g.bench_function("baseline_read_and_count", |b| b.iter(|| count_only(&path)));
-    g.bench_function("agent_replay_1_worker", |b| {
-        b.iter(|| replay_once(&path, &registry))
-    });
+    g.bench_function("agent_replay_1_worker", |b| b.iter(|| replay_once(&path, &registry)));
     g.finish();
     let _ = std::fs::remove_file(&path);
 }

@@ -53,7 +53,12 @@ fn replay_once(path: &std::path::Path, registry: &Arc<Registry>) -> u64 {
         workers: 1,
         registry: Arc::clone(registry),
         limits: Limits::default(),
-        publish: PublishSettings { agent: agent(), processors: Arc::new(vec![]), ignore_outgoing: false, block_when_full: true },
+        publish: PublishSettings {
+            agent: agent(),
+            processors: Arc::new(vec![]),
+            ignore_outgoing: false,
+            block_when_full: true,
+        },
         metrics: Arc::new(Metrics::default()),
         stop: Arc::new(AtomicBool::new(false)),
         metrics_period: None,
@@ -78,7 +83,11 @@ fn bench(c: &mut Criterion) {
     let registry = Arc::new(registry);
     assert_eq!(count_only(&path), packets);
     assert_eq!(replay_once(&path, &registry), transactions);
-    eprintln!("capture: {packets} packets, {transactions} transactions ({:.2} packets per transaction), {} bytes", packets as f64 / transactions as f64, bytes.len());
+    eprintln!(
+        "capture: {packets} packets, {transactions} transactions ({:.2} packets per transaction), {} bytes",
+        packets as f64 / transactions as f64,
+        bytes.len()
+    );
 
     let mut g = c.benchmark_group("replay_redis_pipelined");
     g.throughput(Throughput::Elements(packets));

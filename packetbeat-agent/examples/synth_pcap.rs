@@ -11,7 +11,8 @@ fn main() {
     let path = args.next().unwrap_or_else(|| "http-synth.pcap".into());
     let conns = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
     let requests = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
-    let (bytes, packets, tx) = synth::http_keepalive(synth::Spec { conns, requests, body_segments: 2, segment_size: 600 });
+    let (bytes, packets, tx) =
+        synth::http_keepalive(synth::Spec { conns, requests, body_segments: 2, segment_size: 600 });
     if let Err(e) = std::fs::write(&path, bytes) {
         eprintln!("cannot write {path}: {e}");
         std::process::exit(1);

@@ -310,7 +310,11 @@ fn run_sharded(
             Arc::clone(&cfg.metrics),
         );
         let free_tx = free_tx.clone();
-        handles.push(thread::Builder::new().name(format!("worker-{id}")).spawn(move || worker_loop(&mut worker, &rx, &free_tx))?);
+        handles.push(
+            thread::Builder::new()
+                .name(format!("worker-{id}"))
+                .spawn(move || worker_loop(&mut worker, &rx, &free_tx))?,
+        );
     }
     drop(free_tx);
     let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();

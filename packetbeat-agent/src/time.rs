@@ -36,9 +36,7 @@ impl Timestamp {
     /// The current wall-clock time (only for live capture clocks, never inside protocol logic).
     #[must_use]
     pub fn now() -> Self {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Self(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
     }
 }
@@ -51,13 +49,7 @@ impl fmt::Display for Timestamp {
         let days = secs / 86_400;
         let rem = secs % 86_400;
         let (y, m, d) = civil_from_days(i64::try_from(days).unwrap_or(0));
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-            rem / 3600,
-            (rem / 60) % 60,
-            rem % 60
-        )
+        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", rem / 3600, (rem / 60) % 60, rem % 60)
     }
 }
 
@@ -82,10 +74,7 @@ mod tests {
     #[test]
     fn formats_rfc3339_micros() {
         assert_eq!(Timestamp::from_parts(0, 0).to_string(), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(
-            Timestamp::from_parts(1_700_000_000, 123_456_789).to_string(),
-            "2023-11-14T22:13:20.123456Z"
-        );
+        assert_eq!(Timestamp::from_parts(1_700_000_000, 123_456_789).to_string(), "2023-11-14T22:13:20.123456Z");
         assert_eq!(Timestamp::from_parts(951_782_400, 0).to_string(), "2000-02-29T00:00:00.000000Z");
     }
 }

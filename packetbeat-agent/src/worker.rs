@@ -80,7 +80,9 @@ impl Publisher {
 impl Publish for Publisher {
     fn publish(&mut self, tx: Transaction, conn: &ConnInfo) {
         let mut doc = envelope::build(tx, conn, &self.settings.agent);
-        if self.settings.ignore_outgoing && doc.get("network").and_then(|n| n.get("direction")) == Some(&json!("egress")) {
+        if self.settings.ignore_outgoing
+            && doc.get("network").and_then(|n| n.get("direction")) == Some(&json!("egress"))
+        {
             self.dropped_outgoing += 1;
             return;
         }
@@ -112,7 +114,13 @@ pub struct Worker {
 impl Worker {
     /// Worker number `id`.
     #[must_use]
-    pub fn new(id: usize, registry: Arc<Registry>, limits: &Limits, publisher: Publisher, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        id: usize,
+        registry: Arc<Registry>,
+        limits: &Limits,
+        publisher: Publisher,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self { id, table: FlowTable::new(registry, limits), publisher, metrics, last_report: Timestamp::default() }
     }
 

@@ -55,12 +55,7 @@ fn skip_reason() -> Option<&'static str> {
 }
 
 fn options(port: u16) -> LiveOptions {
-    LiveOptions {
-        device: "lo".to_owned(),
-        ports: vec![port],
-        snaplen: 65_535,
-        ring_bytes: 4 << 20,
-    }
+    LiveOptions { device: "lo".to_owned(), ports: vec![port], snaplen: 65_535, ring_bytes: 4 << 20 }
 }
 
 /// One request/response exchange over `listener`; returns (request, response) payloads.
@@ -84,18 +79,12 @@ fn collect(source: &mut dyn PacketSource, wanted: &[&[u8]]) -> Vec<Seen> {
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut done_at: Option<Instant> = None;
-    while Instant::now() < deadline
-        && done_at.is_none_or(|t| t.elapsed() < Duration::from_millis(300))
-    {
+    while Instant::now() < deadline && done_at.is_none_or(|t| t.elapsed() < Duration::from_millis(300)) {
         source
             .poll(Duration::from_millis(50), &mut |p: RawPacket<'_>| {
                 assert_eq!(p.link, LinkType::Ethernet);
                 assert!(p.data.len() <= p.wire_len as usize);
-                assert!(
-                    p.ts.nanos() > 1_600_000_000_000_000_000,
-                    "timestamp {:?} is not wall-clock",
-                    p.ts
-                );
+                assert!(p.ts.nanos() > 1_600_000_000_000_000_000, "timestamp {:?} is not wall-clock", p.ts);
                 if let Some(s) = decode(p.data) {
                     seen.push(s);
                 }
@@ -111,19 +100,13 @@ fn collect(source: &mut dyn PacketSource, wanted: &[&[u8]]) -> Vec<Seen> {
 fn decode(frame: &[u8]) -> Option<Seen> {
     let packet = SlicedPacket::from_ethernet(frame).ok()?;
     match packet.transport? {
-        TransportSlice::Tcp(tcp) => Some((
-            tcp.source_port(),
-            tcp.destination_port(),
-            tcp.payload().to_vec(),
-        )),
+        TransportSlice::Tcp(tcp) => Some((tcp.source_port(), tcp.destination_port(), tcp.payload().to_vec())),
         _ => None,
     }
 }
 
 fn count(seen: &[Seen], src: u16, dst: u16, payload: &[u8]) -> usize {
-    seen.iter()
-        .filter(|s| s.0 == src && s.1 == dst && s.2 == payload)
-        .count()
+    seen.iter().filter(|s| s.0 == src && s.1 == dst && s.2 == payload).count()
 }
 
 fn touches(seen: &[Seen], port: u16) -> usize {
@@ -131,37 +114,16 @@ fn touches(seen: &[Seen], port: u16) -> usize {
 }
 
 /// Checks that `selected` is captured exactly once per direction and `other` not at all.
-fn check_selection(
-    source: &mut dyn PacketSource,
-    selected: &TcpListener,
-    other: &TcpListener,
-    tag: &str,
-) {
+fn check_selection(source: &mut dyn PacketSource, selected: &TcpListener, other: &TcpListener, tag: &str) {
     let sel = selected.local_addr().unwrap().port();
     let oth = other.local_addr().unwrap().port();
     let (other_req, other_resp) = exchange(other, tag);
     let (request, response) = exchange(selected, tag);
     let seen = collect(source, &[&request, &response]);
-    let from_client = seen
-        .iter()
-        .find(|s| s.2 == request)
-        .map(|s| s.0)
-        .expect("request not captured");
-    assert_eq!(
-        count(&seen, from_client, sel, &request),
-        1,
-        "request on {sel}: {seen:?}"
-    );
-    assert_eq!(
-        count(&seen, sel, from_client, &response),
-        1,
-        "response on {sel}: {seen:?}"
-    );
-    assert_eq!(
-        touches(&seen, oth),
-        0,
-        "decoy port {oth} captured: {seen:?}"
-    );
+    let from_client = seen.iter().find(|s| s.2 == request).map(|s| s.0).expect("request not captured");
+    assert_eq!(count(&seen, from_client, sel, &request), 1, "request on {sel}: {seen:?}");
+    assert_eq!(count(&seen, sel, from_client, &response), 1, "response on {sel}: {seen:?}");
+    assert_eq!(touches(&seen, oth), 0, "decoy port {oth} captured: {seen:?}");
     assert!(!seen.iter().any(|s| s.2 == other_req || s.2 == other_resp));
 }
 
@@ -206,29 +168,17 @@ fn af_packet_fanout_group_accepts_several_sockets() {
     let port = listener.local_addr().unwrap().port();
     let group = port; // unique enough for this host during the test
     let mut first = AfPacketSource::open(&options(port), Some(group)).expect("first fanout member");
-    let mut second =
-        AfPacketSource::open(&options(port), Some(group)).expect("second fanout member");
+    let mut second = AfPacketSource::open(&options(port), Some(group)).expect("second fanout member");
     let (request, response) = exchange(&listener, "fanout");
     let seen_first = collect(&mut first, &[]);
     let seen_second = collect(&mut second, &[]);
     let member = |payload: &[u8]| {
-        (
-            seen_first.iter().filter(|s| s.2 == payload).count(),
-            seen_second.iter().filter(|s| s.2 == payload).count(),
-        )
+        (seen_first.iter().filter(|s| s.2 == payload).count(), seen_second.iter().filter(|s| s.2 == payload).count())
     };
     // Each direction reaches exactly one member of the group, once.
     let (req, resp) = (member(&request), member(&response));
-    assert_eq!(
-        req.0 + req.1,
-        1,
-        "request: {seen_first:?} / {seen_second:?}"
-    );
-    assert_eq!(
-        resp.0 + resp.1,
-        1,
-        "response: {seen_first:?} / {seen_second:?}"
-    );
+    assert_eq!(req.0 + req.1, 1, "request: {seen_first:?} / {seen_second:?}");
+    assert_eq!(resp.0 + resp.1, 1, "response: {seen_first:?} / {seen_second:?}");
     eprintln!("fanout members (first, second): request {req:?}, response {resp:?}");
 }
 
@@ -298,11 +248,7 @@ mod injected {
     fn send_on_lo(frames: &[Vec<u8>]) {
         // SAFETY: plain syscalls on a socket this function owns.
         let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-        assert!(
-            fd >= 0,
-            "packet socket: {}",
-            std::io::Error::last_os_error()
-        );
+        assert!(fd >= 0, "packet socket: {}", std::io::Error::last_os_error());
         // SAFETY: fd was just created.
         let sock = unsafe { OwnedFd::from_raw_fd(fd) };
         let name = std::ffi::CString::new("lo").unwrap();
@@ -323,12 +269,7 @@ mod injected {
                     u32::try_from(size_of::<libc::sockaddr_ll>()).unwrap(),
                 )
             };
-            assert_eq!(
-                usize::try_from(n).ok(),
-                Some(frame.len()),
-                "{}",
-                std::io::Error::last_os_error()
-            );
+            assert_eq!(usize::try_from(n).ok(), Some(frame.len()), "{}", std::io::Error::last_os_error());
         }
     }
 
@@ -345,68 +286,18 @@ mod injected {
         let mut big = b"big-payload".to_vec();
         big.resize(1000, b'x');
         let wanted: Vec<(&str, Vec<u8>)> = vec![
-            (
-                "qinq",
-                eth(
-                    &[0x88a8, 0x8100],
-                    0x0800,
-                    &ipv4(&[], 0, &tcp(port, b"qinq-v4")),
-                ),
-            ),
-            (
-                "dot1q",
-                eth(&[0x8100], 0x0800, &ipv4(&[], 0, &tcp(port, b"dot1q-v4"))),
-            ),
-            (
-                "v4opts",
-                eth(
-                    &[],
-                    0x0800,
-                    &ipv4(&[1, 1, 1, 0], 0x4000, &tcp(port, b"v4-options")),
-                ),
-            ),
-            (
-                "v4frag0",
-                eth(
-                    &[],
-                    0x0800,
-                    &ipv4(&[], 0x2000, &tcp(port, b"v4-first-frag")),
-                ),
-            ),
-            (
-                "v6ext",
-                eth(
-                    &[],
-                    0x86dd,
-                    &ipv6(&[hbh, routing, dst_opts], &tcp(port, b"v6-ext-chain")),
-                ),
-            ),
-            (
-                "v6frag0",
-                eth(
-                    &[],
-                    0x86dd,
-                    &ipv6(&[frag_first], &tcp(port, b"v6-first-frag")),
-                ),
-            ),
+            ("qinq", eth(&[0x88a8, 0x8100], 0x0800, &ipv4(&[], 0, &tcp(port, b"qinq-v4")))),
+            ("dot1q", eth(&[0x8100], 0x0800, &ipv4(&[], 0, &tcp(port, b"dot1q-v4")))),
+            ("v4opts", eth(&[], 0x0800, &ipv4(&[1, 1, 1, 0], 0x4000, &tcp(port, b"v4-options")))),
+            ("v4frag0", eth(&[], 0x0800, &ipv4(&[], 0x2000, &tcp(port, b"v4-first-frag")))),
+            ("v6ext", eth(&[], 0x86dd, &ipv6(&[hbh, routing, dst_opts], &tcp(port, b"v6-ext-chain")))),
+            ("v6frag0", eth(&[], 0x86dd, &ipv6(&[frag_first], &tcp(port, b"v6-first-frag")))),
             ("big", eth(&[], 0x0800, &ipv4(&[], 0, &tcp(port, &big)))),
         ];
         let unwanted = vec![
-            eth(
-                &[],
-                0x0800,
-                &ipv4(&[], 0x0010, &tcp(port, b"v4-later-frag")),
-            ),
-            eth(
-                &[],
-                0x86dd,
-                &ipv6(&[frag_later], &tcp(port, b"v6-later-frag")),
-            ),
-            eth(
-                &[],
-                0x0800,
-                &ipv4(&[], 0, &tcp(port.wrapping_add(1), b"other-port")),
-            ),
+            eth(&[], 0x0800, &ipv4(&[], 0x0010, &tcp(port, b"v4-later-frag"))),
+            eth(&[], 0x86dd, &ipv6(&[frag_later], &tcp(port, b"v6-later-frag"))),
+            eth(&[], 0x0800, &ipv4(&[], 0, &tcp(port.wrapping_add(1), b"other-port"))),
             eth(&[], 0x0806, &[0; 28]),
             eth(&[], 0x0800, &[0x45, 0, 0]),
         ];
@@ -450,19 +341,10 @@ mod injected {
                 *hit += usize::from(contains(p.data, marker));
             }
         });
-        assert_eq!(
-            hits,
-            [1, 1, 1, 1, 1, 1, 1, 0, 0],
-            "per marker: {:?}",
-            markers.map(String::from_utf8_lossy)
-        );
+        assert_eq!(hits, [1, 1, 1, 1, 1, 1, 1, 0, 0], "per marker: {:?}", markers.map(String::from_utf8_lossy));
         assert_eq!(other, 0);
         let big_frame_len = u32::try_from(wanted[6].1.len()).unwrap();
-        assert_eq!(
-            big_lens,
-            Some((SNAPLEN as usize, big_frame_len)),
-            "snaplen truncation"
-        );
+        assert_eq!(big_lens, Some((SNAPLEN as usize, big_frame_len)), "snaplen truncation");
         let counters = source.counters();
         let get = |name: &str| counters.iter().find(|c| c.0 == name).map_or(0, |c| c.1);
         assert!(get("kernel.fragment") >= 2, "{counters:?}");
@@ -479,11 +361,7 @@ mod injected {
         }
         const FRAMES: usize = 64;
         let port = port();
-        let opts = LiveOptions {
-            ring_bytes: 4096,
-            snaplen: 2000,
-            ..super::options(port)
-        };
+        let opts = LiveOptions { ring_bytes: 4096, snaplen: 2000, ..super::options(port) };
         let mut source = EbpfSource::open(&opts).expect("open eBPF source");
         let frame = eth(&[], 0x0800, &ipv4(&[], 0, &tcp(port, &[b'r'; 1000])));
         send_on_lo(&vec![frame; FRAMES]);
@@ -501,10 +379,7 @@ mod injected {
     }
 
     fn options(port: u16) -> LiveOptions {
-        LiveOptions {
-            snaplen: SNAPLEN,
-            ..super::options(port)
-        }
+        LiveOptions { snaplen: SNAPLEN, ..super::options(port) }
     }
 
     /// A port nobody listens on, unlikely to clash with the other tests.
@@ -520,10 +395,7 @@ mod injected {
             return;
         }
         let port = port();
-        check(
-            &mut EbpfSource::open(&options(port)).expect("open eBPF source"),
-            port,
-        );
+        check(&mut EbpfSource::open(&options(port)).expect("open eBPF source"), port);
     }
 
     #[test]
@@ -533,9 +405,6 @@ mod injected {
             return;
         }
         let port = port();
-        check(
-            &mut AfPacketSource::open(&options(port), None).expect("open AF_PACKET source"),
-            port,
-        );
+        check(&mut AfPacketSource::open(&options(port), None).expect("open AF_PACKET source"), port);
     }
 }

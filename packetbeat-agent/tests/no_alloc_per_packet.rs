@@ -58,7 +58,10 @@ fn allocations(spec: synth::Spec) -> (u64, u64, u64) {
     let (bytes, packets, tx) = synth::http_keepalive(spec);
     let path = std::env::temp_dir().join(format!("pb-alloc-{}-{}.pcap", std::process::id(), spec.body_segments));
     std::fs::write(&path, bytes).unwrap();
-    let (registry, _) = Registry::from_config(Some(&serde_norway::from_str::<Vec<serde_norway::Value>>("[{type: http, ports: [80]}]").unwrap())).unwrap();
+    let (registry, _) = Registry::from_config(Some(
+        &serde_norway::from_str::<Vec<serde_norway::Value>>("[{type: http, ports: [80]}]").unwrap(),
+    ))
+    .unwrap();
     let cfg = PipelineConfig {
         mode: Mode::Replay,
         workers: 1,
@@ -100,7 +103,12 @@ fn extra_packets_cost_no_allocations() {
     let extra_allocs = many.0.saturating_sub(few.0);
     eprintln!(
         "few: {} allocs / {} packets / {} tx; many: {} allocs / {} packets; {:.5} allocs per extra packet",
-        few.0, few.1, few.2, many.0, many.1, extra_allocs as f64 / extra_packets as f64
+        few.0,
+        few.1,
+        few.2,
+        many.0,
+        many.1,
+        extra_allocs as f64 / extra_packets as f64
     );
     assert!(
         (extra_allocs as f64) < extra_packets as f64 * 0.001,

@@ -73,7 +73,8 @@ fn replay(path: &std::path::Path, workers: usize) -> BTreeMap<u64, Vec<String>> 
 
 #[test]
 fn one_and_three_workers_find_the_same_transactions() {
-    let (bytes, _, tx) = synth::http_keepalive(synth::Spec { conns: 60, requests: 15, body_segments: 3, segment_size: 300 });
+    let (bytes, _, tx) =
+        synth::http_keepalive(synth::Spec { conns: 60, requests: 15, body_segments: 3, segment_size: 300 });
     let path = std::env::temp_dir().join(format!("pb-shard-{}.pcap", std::process::id()));
     std::fs::write(&path, bytes).unwrap();
     let one = replay(&path, 1);

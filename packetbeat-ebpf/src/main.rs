@@ -244,12 +244,7 @@ fn emit<const N: usize>(ctx: &SkBuffContext, header: &RecordHeader) -> Result<()
     // bytes are written into `data`, and the header is written whole.
     let ret = unsafe {
         (*record).header = *header;
-        bpf_skb_load_bytes(
-            ctx.as_ptr().cast_const(),
-            0,
-            (*record).data.as_mut_ptr().cast(),
-            len,
-        )
+        bpf_skb_load_bytes(ctx.as_ptr().cast_const(), 0, (*record).data.as_mut_ptr().cast(), len)
     };
     if ret != 0 {
         entry.discard(0);

@@ -39,7 +39,10 @@ pub fn is_root() -> bool {
 /// Whether a program is installed.
 #[must_use]
 pub fn have(cmd: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {cmd} >/dev/null || test -x /usr/sbin/{cmd}")]).status().is_ok_and(|s| s.success())
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd} >/dev/null || test -x /usr/sbin/{cmd}")])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
@@ -292,7 +295,10 @@ impl Tcpdump {
         interrupt(&self.child);
         let _ = wait_with_timeout(&mut self.child, Duration::from_secs(10));
         let log = std::fs::read_to_string(self.file.with_file_name("tcpdump.log")).unwrap_or_default();
-        assert!(log.lines().any(|l| l.trim() == "0 packets dropped by kernel"), "tcpdump lost packets, its capture is incomplete:\n{log}");
+        assert!(
+            log.lines().any(|l| l.trim() == "0 packets dropped by kernel"),
+            "tcpdump lost packets, its capture is incomplete:\n{log}"
+        );
         self.file.clone()
     }
 }
@@ -376,5 +382,5 @@ pub fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
 pub mod mysql_server;
 pub mod opensearch;
 pub mod pcap;
-pub mod redis_server;
 pub mod pgsql_server;
+pub mod redis_server;

@@ -30,54 +30,27 @@ impl MariaDb {
         let datadir = dir.join("mariadb-data");
         let log = dir.join("mariadb-install.log");
         let st = Command::new("mariadb-install-db")
-            .args([
-                "--no-defaults",
-                "--auth-root-authentication-method=normal",
-                "--user=root",
-                "--skip-test-db",
-            ])
+            .args(["--no-defaults", "--auth-root-authentication-method=normal", "--user=root", "--skip-test-db"])
             .arg(format!("--datadir={}", datadir.display()))
             .stdout(std::fs::File::create(&log).expect("log"))
             .stderr(Stdio::null())
             .status()
             .expect("mariadb-install-db (apt-get install mariadb-server)");
-        assert!(
-            st.success(),
-            "mariadb-install-db failed, see {}",
-            log.display()
-        );
-        let child = Command::new(if have("mariadbd") {
-            "mariadbd"
-        } else {
-            "/usr/sbin/mariadbd"
-        })
-        .args([
-            "--no-defaults",
-            "--user=root",
-            "--skip-grant-tables",
-            "--bind-address=127.0.0.1",
-            "--skip-log-bin",
-        ])
-        .args([
-            "--innodb-buffer-pool-size=16M",
-            "--local-infile=1",
-            "--skip-name-resolve",
-        ])
-        .arg(format!("--port={port}"))
-        .arg(format!("--datadir={}", datadir.display()))
-        .arg(format!("--socket={}", dir.join("mariadb.sock").display()))
-        .arg(format!("--pid-file={}", dir.join("mariadb.pid").display()))
-        .arg(format!("--log-error={}", dir.join("mariadb.err").display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mariadbd");
+        assert!(st.success(), "mariadb-install-db failed, see {}", log.display());
+        let child = Command::new(if have("mariadbd") { "mariadbd" } else { "/usr/sbin/mariadbd" })
+            .args(["--no-defaults", "--user=root", "--skip-grant-tables", "--bind-address=127.0.0.1", "--skip-log-bin"])
+            .args(["--innodb-buffer-pool-size=16M", "--local-infile=1", "--skip-name-resolve"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--datadir={}", datadir.display()))
+            .arg(format!("--socket={}", dir.join("mariadb.sock").display()))
+            .arg(format!("--pid-file={}", dir.join("mariadb.pid").display()))
+            .arg(format!("--log-error={}", dir.join("mariadb.err").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mariadbd");
         wait_for_port(port, "mariadbd");
-        Self {
-            child,
-            datadir,
-            port,
-        }
+        Self { child, datadir, port }
     }
 
     /// Runs the `mariadb` command-line client (text protocol) in batch mode with `sql` on its
@@ -99,18 +72,13 @@ impl MariaDb {
         if let Some(db) = database {
             cmd.args(["-D", db]);
         }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("mariadb client");
+        let mut child =
+            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("mariadb client");
         if let Some(mut stdin) = child.stdin.take() {
             stdin.write_all(sql.as_bytes()).expect("client stdin");
         }
         let out = child.wait_with_output().expect("mariadb client");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
         (out.status.success(), text)
     }
 }

@@ -36,7 +36,10 @@ pub fn build_launcher() {
         }
         c.status().is_ok_and(|s| s.success())
     };
-    assert!(run(true) || run(false), "mvn package of tests/opensearch failed (is Maven installed? `cargo xtask setup`)");
+    assert!(
+        run(true) || run(false),
+        "mvn package of tests/opensearch failed (is Maven installed? `cargo xtask setup`)"
+    );
     *built = true;
 }
 
@@ -73,7 +76,11 @@ impl OpenSearch {
         let node = Self { child: Some(child), port, home };
         let deadline = Instant::now() + Duration::from_secs(90);
         while node.request("GET", "/", None).0 != 200 {
-            assert!(Instant::now() < deadline, "OpenSearch did not answer on {port}; see {}/launcher.log", node.home.display());
+            assert!(
+                Instant::now() < deadline,
+                "OpenSearch did not answer on {port}; see {}/launcher.log",
+                node.home.display()
+            );
             std::thread::sleep(Duration::from_millis(250));
         }
         node
@@ -121,7 +128,11 @@ impl OpenSearch {
         let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
         let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
         // Responses to `Connection: close` are not chunked unless large; handle both.
-        let body = if text.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
+        let body = if text.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
         (status, serde_json::from_str(&body).unwrap_or(Value::Null))
     }
 

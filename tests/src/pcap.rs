@@ -99,7 +99,9 @@ pub fn http_capture(exchanges: &[HttpExchange], start_us: u64) -> Vec<u8> {
         let c = ([10, 0, 0, 1], 10_000 + u16::try_from(i % 50_000).unwrap_or(0));
         let s = ([10, 0, 0, 2], 80);
         let req = format!("GET {} HTTP/1.1\r\nHost: example.com\r\nUser-Agent: pb-test\r\n\r\n", x.path).into_bytes();
-        let mut resp = format!("HTTP/1.1 {} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n", x.status, x.body).into_bytes();
+        let mut resp =
+            format!("HTTP/1.1 {} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n", x.status, x.body)
+                .into_bytes();
         resp.extend(std::iter::repeat_n(b'x', x.body));
         let (cs, ss) = (1000u32, 5000u32);
         let rl = u32::try_from(req.len()).unwrap_or(0);

@@ -20,8 +20,7 @@ fn pg_program(name: &str) -> PathBuf {
 /// Whether the server programs and the clients the tests drive are installed.
 #[must_use]
 pub fn available() -> bool {
-    pg_program("initdb").exists()
-        || crate::have("initdb") && crate::have("psql") && crate::have("pgbench")
+    pg_program("initdb").exists() || crate::have("initdb") && crate::have("psql") && crate::have("pgbench")
 }
 
 /// Runs `cmd` as the `postgres` user (the server refuses to run as root).
@@ -46,11 +45,7 @@ impl PgServer {
         let dir = dir.join("pg");
         let data = dir.join("pgdata");
         std::fs::create_dir_all(&data).expect("pg dir");
-        let st = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(&dir)
-            .status()
-            .expect("chown");
+        let st = Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir).status().expect("chown");
         assert!(st.success(), "chown {} to postgres failed", dir.display());
         // The postgres user must be able to reach the directory.
         let mut p = dir.parent();
@@ -62,25 +57,12 @@ impl PgServer {
             p = d.parent();
         }
         let out = as_postgres(&pg_program("initdb"))
-            .args([
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "-E",
-                "UTF8",
-                "--no-sync",
-                "-D",
-            ])
+            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "-D"])
             .arg(&data)
             .stdout(Stdio::null())
             .output()
             .expect("run initdb (apt-get install postgresql-15)");
-        assert!(
-            out.status.success(),
-            "initdb failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
         let opts = format!(
             "-p {port} -h 127.0.0.1 -k {} -c fsync=off -c ssl=off -c max_connections=20 -c shared_buffers=16MB",
             dir.display()
@@ -95,21 +77,14 @@ impl PgServer {
             .output()
             .expect("run pg_ctl");
         let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-        assert!(
-            out.status.success(),
-            "pg_ctl start failed: {}\n{log}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "pg_ctl start failed: {}\n{log}", String::from_utf8_lossy(&out.stderr));
         Self { data, dir, port }
     }
 
     /// A libpq connection string for it.
     #[must_use]
     pub fn conninfo(&self) -> String {
-        format!(
-            "host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=disable",
-            self.port
-        )
+        format!("host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=disable", self.port)
     }
 
     /// `psql` with `args` (`-X`, no password, errors do not stop it); `stdin` is fed to it.
@@ -135,23 +110,12 @@ impl PgServer {
     /// `pgbench` with `args` against this server; panics when it fails.
     pub fn pgbench(&self, args: &[&str]) {
         let out = Command::new("pgbench")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
             .args(args)
             .arg("postgres")
             .output()
             .expect("run pgbench");
-        assert!(
-            out.status.success(),
-            "pgbench {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "pgbench {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
 

@@ -73,7 +73,13 @@ impl RedisServer {
     /// Starts `redis-cli SUBSCRIBE channels...` in the background (it reads messages until killed).
     #[must_use]
     pub fn subscriber(&self, channels: &[&str]) -> Child {
-        self.cli_command().arg("SUBSCRIBE").args(channels).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("redis-cli")
+        self.cli_command()
+            .arg("SUBSCRIBE")
+            .args(channels)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-cli")
     }
 
     /// Runs `redis-benchmark` with `args` against the server.
@@ -95,7 +101,9 @@ impl RedisServer {
         let text = self.cli(&["INFO", "commandstats"]);
         let mut stats = CommandStats::new();
         for line in text.lines() {
-            let Some((name, rest)) = line.trim().strip_prefix("cmdstat_").and_then(|l| l.split_once(':')) else { continue };
+            let Some((name, rest)) = line.trim().strip_prefix("cmdstat_").and_then(|l| l.split_once(':')) else {
+                continue;
+            };
             let num = |key: &str| {
                 rest.split(',').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok()).unwrap_or(0)
             };

@@ -52,7 +52,13 @@ fn now_rfc3339() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_millis())
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
 }
 
 fn open(node: &OpenSearch, index: &str, dir: &std::path::Path) -> ElasticsearchOutput {
@@ -144,7 +150,12 @@ fn throughput_and_delay_to_searchable() {
     assert_eq!(delays.len() as u64, total, "not every event became searchable");
     delays.sort();
     let p = |q: f64| delays[((delays.len() as f64 * q) as usize).min(delays.len() - 1)];
-    println!("delay to searchable at {rate_per_s} events/s: p50 {} ms, p99 {} ms, max {} ms", p(0.5).as_millis(), p(0.99).as_millis(), p(1.0).as_millis());
+    println!(
+        "delay to searchable at {rate_per_s} events/s: p50 {} ms, p99 {} ms, max {} ms",
+        p(0.5).as_millis(),
+        p(0.99).as_millis(),
+        p(1.0).as_millis()
+    );
     assert!(p(0.99) < Duration::from_secs(5), "p99 {:?}", p(0.99));
 }
 
@@ -161,6 +172,8 @@ impl OpenSearchProbe {
         }
         let mut raw = String::new();
         let _ = s.read_to_string(&mut raw);
-        raw.split_once("\"count\":").and_then(|(_, r)| r.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()).unwrap_or(0)
+        raw.split_once("\"count\":")
+            .and_then(|(_, r)| r.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+            .unwrap_or(0)
     }
 }

@@ -26,8 +26,12 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-const QUERIES: [(&str, u16, usize, u64); 4] =
-    [("/a.txt", 200, 100, 2_000), ("/b.html", 200, 2_000, 5_000), ("/missing", 404, 50, 1_000), ("/api", 200, 500, 20_000)];
+const QUERIES: [(&str, u16, usize, u64); 4] = [
+    ("/a.txt", 200, 100, 2_000),
+    ("/b.html", 200, 2_000, 5_000),
+    ("/missing", 404, 50, 1_000),
+    ("/api", 200, 500, 20_000),
+];
 
 fn mixed(n: usize) -> Vec<HttpExchange> {
     (0..n)
@@ -86,7 +90,9 @@ fn events_land_mapped_and_aggregatable() {
     // `test output` and `setup --index-management` on the same node.
     let cfg = dir.join("pb.yml");
     std::fs::write(&cfg, es_config(&node.url(), "packetbeat-setup", &dir, "")).unwrap();
-    let args = |a: &[&str]| -> Vec<std::ffi::OsString> { a.iter().map(Into::into).chain(["-c".into(), cfg.clone().into()]).collect() };
+    let args = |a: &[&str]| -> Vec<std::ffi::OsString> {
+        a.iter().map(Into::into).chain(["-c".into(), cfg.clone().into()]).collect()
+    };
     let t = run_agent(&args(&["test", "output"]), Duration::from_secs(30));
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     assert!(t.stdout.contains("talk to server... OK") && t.stdout.contains("2.19"), "{}", t.stdout);
@@ -100,7 +106,8 @@ fn events_land_mapped_and_aggregatable() {
 
     // The mapping the template gave the backing index.
     let (_, mapping) = node.request("GET", &format!("/{index}/_mapping"), None);
-    let props = &mapping.as_object().and_then(|m| m.values().next()).expect("a backing index")["mappings"]["properties"];
+    let props =
+        &mapping.as_object().and_then(|m| m.values().next()).expect("a backing index")["mappings"]["properties"];
     let ty = |path: &str| {
         let mut v = props;
         let parts: Vec<&str> = path.split('.').collect();
@@ -163,9 +170,12 @@ fn all_four_protocols_land_and_map() {
     let _g = serial();
     let node = OpenSearch::start();
     let dir = temp_dir("es-four");
-    let (mysql, _, mysql_tx) = support::mysql_synth::mysql_sessions(support::mysql_synth::MysqlSpec { conns: 10, requests: 10, rows: 3 });
-    let (pgsql, _, pgsql_tx) = support::pgsql_synth::pgsql_mix(support::pgsql_synth::PgSpec { conns: 10, round_trips: 6 });
-    let (redis, _, redis_tx) = support::redis_synth::redis_pipelined(support::redis_synth::RedisSpec { conns: 10, commands: 20, depth: 5 });
+    let (mysql, _, mysql_tx) =
+        support::mysql_synth::mysql_sessions(support::mysql_synth::MysqlSpec { conns: 10, requests: 10, rows: 3 });
+    let (pgsql, _, pgsql_tx) =
+        support::pgsql_synth::pgsql_mix(support::pgsql_synth::PgSpec { conns: 10, round_trips: 6 });
+    let (redis, _, redis_tx) =
+        support::redis_synth::redis_pipelined(support::redis_synth::RedisSpec { conns: 10, commands: 20, depth: 5 });
     let captures = [
         ("http", write_pcap(&dir, "http.pcap", &http_capture(&mixed(40), 1_700_000_000_000_000)), 40),
         ("mysql", write_pcap(&dir, "mysql.pcap", &mysql), mysql_tx),
@@ -207,8 +217,11 @@ fn all_four_protocols_land_and_map() {
         assert!(types.contains(&((*kind).to_owned(), *tx)), "{kind}: {types:?}");
     }
     let (_, mapping) = node.request("GET", &format!("/{index}/_mapping"), None);
-    let props = &mapping.as_object().and_then(|m| m.values().next()).expect("a backing index")["mappings"]["properties"];
-    for (proto, field, want) in [("mysql", "num_rows", "long"), ("pgsql", "num_rows", "long"), ("redis", "return_value", "keyword")] {
+    let props =
+        &mapping.as_object().and_then(|m| m.values().next()).expect("a backing index")["mappings"]["properties"];
+    for (proto, field, want) in
+        [("mysql", "num_rows", "long"), ("pgsql", "num_rows", "long"), ("redis", "return_value", "keyword")]
+    {
         assert_eq!(props[proto]["properties"][field]["type"], want, "{proto}.{field}: {}", props[proto]);
     }
 }
@@ -363,7 +376,11 @@ fn lost_responses_are_retried_and_answered_409_not_indexed_twice() {
     let (port, _) = proxy(node.port, Fault::LoseResponse(2));
     let index = "packetbeat-lost";
     let file = write_pcap(&dir, "mixed.pcap", &http_capture(&mixed(200), 1_700_000_000_000_000));
-    let out = replay(&file, &es_config(&format!("http://127.0.0.1:{port}"), index, &dir, "  bulk_max_size: 50\n"), Duration::from_secs(120));
+    let out = replay(
+        &file,
+        &es_config(&format!("http://127.0.0.1:{port}"), index, &dir, "  bulk_max_size: 50\n"),
+        Duration::from_secs(120),
+    );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(node.count(index), 200, "{}", out.stderr);
     // The first two bulk requests (50 events each, or fewer if the first take was short) were
@@ -418,7 +435,11 @@ fn node_killed_and_restarted_mid_stream_gets_every_event_once() {
     node = node.restart();
     let out = agent.join().unwrap();
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(counter(&out.stderr, "output.elasticsearch.connection_errors") > 0, "the node was not down long enough: {}", out.stderr);
+    assert!(
+        counter(&out.stderr, "output.elasticsearch.connection_errors") > 0,
+        "the node was not down long enough: {}",
+        out.stderr
+    );
     assert_eq!(node.count(index), n as u64, "{}", out.stderr);
     // Exactly once: n documents and no path (unique per event) twice, so every path once.
     let dupes = json!({"size": 0, "aggs": {"twice": {"terms": {"field": "url.path", "min_doc_count": 2, "size": 5}}}});
@@ -460,7 +481,11 @@ fn bad_credentials_and_bad_tls_fail_at_start_with_one_sentence() {
     let file = write_pcap(&dir, "mixed.pcap", &http_capture(&mixed(4), 1_700_000_000_000_000));
     let (port, _) = proxy(1, Fault::Unauthorized);
     let extra = "  username: elastic\n  password: wrong\n";
-    let out = replay(&file, &es_config(&format!("http://127.0.0.1:{port}"), "packetbeat-auth", &dir, extra), Duration::from_secs(30));
+    let out = replay(
+        &file,
+        &es_config(&format!("http://127.0.0.1:{port}"), "packetbeat-auth", &dir, extra),
+        Duration::from_secs(30),
+    );
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("Error:")).collect();
     assert_eq!(errors.len(), 1, "{}", out.stderr);
@@ -513,12 +538,51 @@ fn bad_credentials_and_bad_tls_fail_at_start_with_one_sentence() {
 /// A CA and a server certificate for `localhost` signed by it (PEM files).
 fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let ssl = |args: &[&str]| {
-        let st = std::process::Command::new("openssl").current_dir(dir).args(args).stderr(std::process::Stdio::null()).status().unwrap();
+        let st = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
         assert!(st.success(), "openssl {args:?}");
     };
-    ssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=pb-test-ca", "-keyout", "ca.key", "-out", "ca.pem"]);
+    ssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=pb-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
     ssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "k.pem", "-out", "s.csr"]);
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
-    ssl(&["x509", "-req", "-in", "s.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf", "-out", "c.pem"]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    ssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "s.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "c.pem",
+    ]);
     (dir.join("ca.pem"), dir.join("c.pem"), dir.join("k.pem"))
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use packetbeat_tests::{get, have, is_root, replay, temp_dir, free_port, LiveAgent, Nginx, Tcpdump, TinyServer};
+use packetbeat_tests::{free_port, get, have, is_root, replay, temp_dir, LiveAgent, Nginx, Tcpdump, TinyServer};
 use serde_json::Value;
 
 const LARGE: usize = 3_000_000;
@@ -49,7 +49,17 @@ fn prepare_files(www: &Path) {
 fn drive(port: u16, legacy: u16, decoy: u16, dir: &Path) -> Tally {
     let base = format!("http://127.0.0.1:{port}");
     // Keep-alive: three requests on one connection, one of them a 404.
-    curl(&["-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null", &format!("{base}/small.txt"), &format!("{base}/page.html"), &format!("{base}/missing")]);
+    curl(&[
+        "-o",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+        &format!("{base}/small.txt"),
+        &format!("{base}/page.html"),
+        &format!("{base}/missing"),
+    ]);
     // HEAD: a response without a body.
     curl(&["-o", "/dev/null", "-I", &format!("{base}/small.txt")]);
     // POST of a form.
@@ -103,8 +113,18 @@ fn drive(port: u16, legacy: u16, decoy: u16, dir: &Path) -> Tally {
 /// What must be equal between live and replay for one transaction (timestamps differ by source).
 fn fingerprint(e: &Value) -> String {
     let keys = [
-        "client.port", "server.port", "http.request.method", "url.path", "url.query", "http.response.status_code",
-        "status", "source.bytes", "destination.bytes", "http.response.body.bytes", "http.request.body.bytes", "error.message",
+        "client.port",
+        "server.port",
+        "http.request.method",
+        "url.path",
+        "url.query",
+        "http.response.status_code",
+        "status",
+        "source.bytes",
+        "destination.bytes",
+        "http.response.body.bytes",
+        "http.request.body.bytes",
+        "error.message",
     ];
     keys.iter().map(|k| get(e, k).to_string()).collect::<Vec<_>>().join("|")
 }
@@ -145,7 +165,10 @@ fn live_then_replay(kind: &str) {
         eprintln!("skipped: live capture needs root (CAP_BPF, CAP_NET_RAW)");
         return;
     }
-    assert!(have("nginx") && have("curl") && have("tcpdump"), "nginx, curl and tcpdump are needed (cargo xtask test installs them)");
+    assert!(
+        have("nginx") && have("curl") && have("tcpdump"),
+        "nginx, curl and tcpdump are needed (cargo xtask test installs them)"
+    );
     let dir = temp_dir(kind);
     let port = free_port();
     let legacy = TinyServer::start(true);

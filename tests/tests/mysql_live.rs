@@ -38,27 +38,12 @@ fn key(e: &Value) -> Key {
     )
 }
 
-fn k(
-    query: &str,
-    method: &str,
-    params: &str,
-    rows: u64,
-    affected: u64,
-    error: u64,
-    notes: &str,
-) -> Key {
-    (
-        query.into(),
-        method.into(),
-        params.into(),
-        rows,
-        affected,
-        error,
-        notes.into(),
-    )
+fn k(query: &str, method: &str, params: &str, rows: u64, affected: u64, error: u64, notes: &str) -> Key {
+    (query.into(), method.into(), params.into(), rows, affected, error, notes.into())
 }
 
-const TABLE: &str = "CREATE TABLE items (i INT PRIMARY KEY, f DOUBLE, d DECIMAL(10,2), s VARCHAR(20), b BLOB, dt DATE, n INT)";
+const TABLE: &str =
+    "CREATE TABLE items (i INT PRIMARY KEY, f DOUBLE, d DECIMAL(10,2), s VARCHAR(20), b BLOB, dt DATE, n INT)";
 const MULTI: &str = "SELECT 1; SELECT 2, 3; UPDATE items SET f = 0.5";
 const INSERT_P: &str = "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)";
 const SELECT_P: &str = "SELECT i, s, dt FROM items WHERE i > ? ORDER BY i";
@@ -95,20 +80,11 @@ fn drive(db: &MariaDb, dir: &Path) -> Vec<Key> {
              SELECT i, s FROM items ORDER BY i;\nSELECT * FROM nope;\n"
         ),
     );
-    assert!(
-        !ok && out.contains("1146"),
-        "the last statement must fail: {out}"
-    );
+    assert!(!ok && out.contains("1146"), "the last statement must fail: {out}");
     let tsv = dir.join("items.tsv");
     std::fs::write(&tsv, "10\tten\n11\televen\n").unwrap();
-    let load = format!(
-        "LOAD DATA LOCAL INFILE '{}' INTO TABLE items (i, s)",
-        tsv.display()
-    );
-    let (ok, out) = db.client(
-        Some("app"),
-        &format!("DELIMITER //\n{MULTI}//\nDELIMITER ;\n{load};\n"),
-    );
+    let load = format!("LOAD DATA LOCAL INFILE '{}' INTO TABLE items (i, s)", tsv.display());
+    let (ok, out) = db.client(Some("app"), &format!("DELIMITER //\n{MULTI}//\nDELIMITER ;\n{load};\n"));
     assert!(ok, "{out}");
     let script = dir.join("driver.py");
     std::fs::write(&script, DRIVER).unwrap();
@@ -119,62 +95,22 @@ fn drive(db: &MariaDb, dir: &Path) -> Vec<Key> {
         .output()
         .expect("python3");
     let py_out = String::from_utf8_lossy(&py.stdout);
-    assert!(
-        py.status.success(),
-        "driver failed: {py_out}{}",
-        String::from_utf8_lossy(&py.stderr)
-    );
-    assert_eq!(
-        py_out.split_whitespace().collect::<Vec<_>>(),
-        ["4", "1", "error", "1146"],
-        "driver output"
-    );
+    assert!(py.status.success(), "driver failed: {py_out}{}", String::from_utf8_lossy(&py.stderr));
+    assert_eq!(py_out.split_whitespace().collect::<Vec<_>>(), ["4", "1", "error", "1146"], "driver output");
 
     let prepared = "Request Prepare Statement";
     vec![
         k("CREATE DATABASE app", "CREATE", "", 0, 1, 0, ""),
         k(TABLE, "CREATE", "", 0, 0, 0, ""),
-        k(
-            "INSERT INTO items (i, s) VALUES (1, 'one'), (2, 'two'), (3, 'three')",
-            "INSERT",
-            "",
-            0,
-            3,
-            0,
-            "",
-        ),
-        k(
-            "UPDATE items SET s = 'uno' WHERE i = 1",
-            "UPDATE",
-            "",
-            0,
-            1,
-            0,
-            "",
-        ),
+        k("INSERT INTO items (i, s) VALUES (1, 'one'), (2, 'two'), (3, 'three')", "INSERT", "", 0, 3, 0, ""),
+        k("UPDATE items SET s = 'uno' WHERE i = 1", "UPDATE", "", 0, 1, 0, ""),
         k("DELETE FROM items WHERE i = 3", "DELETE", "", 0, 1, 0, ""),
-        k(
-            "SELECT i, s FROM items ORDER BY i",
-            "SELECT",
-            "",
-            2,
-            0,
-            0,
-            "",
-        ),
+        k("SELECT i, s FROM items ORDER BY i", "SELECT", "", 2, 0, 0, ""),
         k("SELECT * FROM nope", "SELECT", "", 0, 0, 1146, ""),
         k(MULTI, "SELECT", "", 2, 2, 0, ""),
         k(&load, "LOAD", "", 0, 2, 0, ""),
         k(prepared, "INSERT", "", 0, 0, 0, INSERT_P),
-        k(
-            INSERT_P,
-            "INSERT",
-            "42|1.5|12.34|hello|0x0001ff|2024-02-29|NULL",
-            0,
-            1,
-            0,
-            "",
-        ),
+        k(INSERT_P, "INSERT", "42|1.5|12.34|hello|0x0001ff|2024-02-29|NULL", 0, 1, 0, ""),
         k(prepared, "SELECT", "", 0, 0, 0, SELECT_P),
         k(SELECT_P, "SELECT", "1", 4, 0, 0, ""),
         k(SELECT_P, "SELECT", "40", 1, 0, 0, ""),
@@ -184,10 +120,7 @@ fn drive(db: &MariaDb, dir: &Path) -> Vec<Key> {
 
 /// The connector's own session setup (`SET NAMES`, `SET @@session.autocommit`): allowed, must be OK.
 fn is_housekeeping(e: &Value) -> bool {
-    get(e, "query")
-        .as_str()
-        .is_some_and(|q| q.starts_with("SET "))
-        && get(e, "status") == "OK"
+    get(e, "query").as_str().is_some_and(|q| q.starts_with("SET ")) && get(e, "status") == "OK"
 }
 
 fn tally(keys: impl IntoIterator<Item = Key>) -> BTreeMap<Key, usize> {
@@ -202,41 +135,20 @@ fn check_events(events: &[Value], expected: &[Key], port: u16) {
     for e in events {
         assert_eq!(get(e, "type"), "mysql", "{e}");
         assert_eq!(get(e, "server.port").as_u64(), Some(u64::from(port)), "{e}");
-        assert!(
-            get(e, "event.duration").as_u64().is_some(),
-            "no duration: {e}"
-        );
-        assert!(
-            get(e, "source.bytes").as_u64().is_some_and(|b| b > 4),
-            "{e}"
-        );
-        assert!(
-            get(e, "destination.bytes").as_u64().is_some_and(|b| b > 4),
-            "{e}"
-        );
+        assert!(get(e, "event.duration").as_u64().is_some(), "no duration: {e}");
+        assert!(get(e, "source.bytes").as_u64().is_some_and(|b| b > 4), "{e}");
+        assert!(get(e, "destination.bytes").as_u64().is_some_and(|b| b > 4), "{e}");
         let error = get(e, "mysql.error_code").as_u64().is_some();
         assert_eq!(get(e, "status"), if error { "Error" } else { "OK" }, "{e}");
     }
     let got = tally(events.iter().filter(|e| !is_housekeeping(e)).map(key));
     assert_eq!(got, tally(expected.iter().cloned()), "transactions differ");
-    let err = events
-        .iter()
-        .find(|e| get(e, "query") == "SELECT * FROM nope")
-        .unwrap();
-    assert_eq!(
-        get(err, "mysql.error_message"),
-        "42S02: Table 'app.nope' doesn't exist"
-    );
-    let select = events
-        .iter()
-        .find(|e| get(e, "query") == "SELECT i, s FROM items ORDER BY i")
-        .unwrap();
+    let err = events.iter().find(|e| get(e, "query") == "SELECT * FROM nope").unwrap();
+    assert_eq!(get(err, "mysql.error_message"), "42S02: Table 'app.nope' doesn't exist");
+    let select = events.iter().find(|e| get(e, "query") == "SELECT i, s FROM items ORDER BY i").unwrap();
     assert_eq!(get(select, "path"), "app.items");
     assert_eq!(get(select, "response"), "i,s\n1,uno\n2,two\n");
-    let rows = events
-        .iter()
-        .find(|e| get(e, "params") == &serde_json::json!(["40"]))
-        .unwrap();
+    let rows = events.iter().find(|e| get(e, "params") == &serde_json::json!(["40"])).unwrap();
     assert_eq!(get(rows, "response"), "i,s,dt\n42,hello,2024-02-29\n");
 }
 
@@ -254,10 +166,7 @@ fn fingerprint(e: &Value) -> String {
         "path",
         "response",
     ];
-    keys.iter()
-        .map(|k| get(e, k).to_string())
-        .collect::<Vec<_>>()
-        .join("|")
+    keys.iter().map(|k| get(e, k).to_string()).collect::<Vec<_>>().join("|")
 }
 
 #[test]
@@ -266,7 +175,10 @@ fn live_ebpf_ring_and_replay_agree() {
         eprintln!("skipped: live capture needs root (CAP_BPF, CAP_NET_RAW)");
         return;
     }
-    assert!(MariaDb::available() && have("tcpdump") && have("python3"), "mariadb-server, mariadb-client, tcpdump and python3 are needed (cargo xtask test installs them)");
+    assert!(
+        MariaDb::available() && have("tcpdump") && have("python3"),
+        "mariadb-server, mariadb-client, tcpdump and python3 are needed (cargo xtask test installs them)"
+    );
     let dir = temp_dir("mysql");
     let port = free_port();
     let db = MariaDb::start(&dir, port);
@@ -280,15 +192,10 @@ fn live_ebpf_ring_and_replay_agree() {
     drop(db);
 
     check_events(&live, &expected, port);
-    assert!(
-        log.contains("mysql.transactions="),
-        "no mysql counters in the log:\n{log}"
-    );
+    assert!(log.contains("mysql.transactions="), "no mysql counters in the log:\n{log}");
     assert!(!log.contains("mysql.parse_errors="), "parse errors:\n{log}");
 
-    let config = format!(
-        "packetbeat.protocols:\n  - {{type: mysql, ports: [{port}], send_response: true}}\n"
-    );
+    let config = format!("packetbeat.protocols:\n  - {{type: mysql, ports: [{port}], send_response: true}}\n");
     let r = replay(&pcap, &config, Duration::from_secs(60));
     assert_eq!(r.code, Some(0), "replay failed:\n{}", r.stderr);
     check_events(&r.events, &expected, port);

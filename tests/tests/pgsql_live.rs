@@ -65,37 +65,19 @@ fn drive(pg: &PgServer, dir: &std::path::Path) -> Tally {
     let none = Value::Null;
 
     // psql: simple queries, one multi-statement Query, two errors, COPY in and out.
+    let _ = pg.psql(&["-c", "CREATE TABLE t (id int PRIMARY KEY, name text)"], "");
+    add("CREATE TABLE t (id int PRIMARY KEY, name text)", none.clone(), 0, "", 1);
     let _ = pg.psql(
-        &["-c", "CREATE TABLE t (id int PRIMARY KEY, name text)"],
+        &["-c", "INSERT INTO t VALUES (1, 'one'), (2, 'two;2'); SELECT * FROM t ORDER BY id; SELECT count(*) FROM t"],
         "",
     );
-    add(
-        "CREATE TABLE t (id int PRIMARY KEY, name text)",
-        none.clone(),
-        0,
-        "",
-        1,
-    );
-    let _ = pg.psql(&["-c", "INSERT INTO t VALUES (1, 'one'), (2, 'two;2'); SELECT * FROM t ORDER BY id; SELECT count(*) FROM t"], "");
-    add(
-        "INSERT INTO t VALUES (1, 'one'), (2, 'two;2')",
-        none.clone(),
-        0,
-        "",
-        1,
-    );
+    add("INSERT INTO t VALUES (1, 'one'), (2, 'two;2')", none.clone(), 0, "", 1);
     add("SELECT * FROM t ORDER BY id", none.clone(), 2, "", 1);
     add("SELECT count(*) FROM t", none.clone(), 1, "", 1);
     let _ = pg.psql(&["-c", "SELECT * FROM nope"], "");
     add("SELECT * FROM nope", none.clone(), 0, "42P01", 1);
     let _ = pg.psql(&["-c", "INSERT INTO t VALUES (1, 'dup')"], "");
-    add(
-        "INSERT INTO t VALUES (1, 'dup')",
-        none.clone(),
-        0,
-        "23505",
-        1,
-    );
+    add("INSERT INTO t VALUES (1, 'dup')", none.clone(), 0, "23505", 1);
     let _ = pg.psql(&["-c", "COPY t FROM STDIN"], "3\tthree\n4\tfour\n\\.\n");
     add("COPY t FROM STDIN", none.clone(), 0, "", 1);
     let out = pg.psql(&["-c", "COPY t TO STDOUT"], "");
@@ -108,52 +90,15 @@ fn drive(pg: &PgServer, dir: &std::path::Path) -> Tally {
     std::fs::write(&script, PGBENCH_SCRIPT).expect("script");
     let script = script.display().to_string();
     for mode in ["extended", "prepared"] {
-        pg.pgbench(&[
-            "-n",
-            "-c",
-            "1",
-            "-t",
-            &PGBENCH_RUNS.to_string(),
-            "-M",
-            mode,
-            "-f",
-            &script,
-        ]);
-        add(
-            "SELECT name FROM t WHERE id = $1;",
-            json!(["1"]),
-            1,
-            "",
-            PGBENCH_RUNS,
-        );
-        add(
-            "UPDATE t SET name = name WHERE id = $1;",
-            json!(["1"]),
-            0,
-            "",
-            PGBENCH_RUNS,
-        );
+        pg.pgbench(&["-n", "-c", "1", "-t", &PGBENCH_RUNS.to_string(), "-M", mode, "-f", &script]);
+        add("SELECT name FROM t WHERE id = $1;", json!(["1"]), 1, "", PGBENCH_RUNS);
+        add("UPDATE t SET name = name WHERE id = $1;", json!(["1"]), 0, "", PGBENCH_RUNS);
     }
 
     // psycopg 3 pipeline mode: text and binary parameters of several types, executemany, an error.
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(PSYCOPG_SCRIPT)
-        .arg(pg.conninfo())
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "psycopg script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    add(
-        "INSERT INTO t (id, name) VALUES ($1, $2)",
-        json!(["10", "ten"]),
-        0,
-        "",
-        1,
-    );
+    let out = Command::new("python3").arg("-c").arg(PSYCOPG_SCRIPT).arg(pg.conninfo()).output().expect("python3");
+    assert!(out.status.success(), "psycopg script failed: {}", String::from_utf8_lossy(&out.stderr));
+    add("INSERT INTO t (id, name) VALUES ($1, $2)", json!(["10", "ten"]), 0, "", 1);
     add(
         "SELECT $1::int + 1, $2::text, $3::float8, $4::bool, $5::date",
         json!(["41", "x", "1.5", "t", "2024-01-02"]),
@@ -161,36 +106,12 @@ fn drive(pg: &PgServer, dir: &std::path::Path) -> Tally {
         "",
         1,
     );
-    add(
-        "SELECT id, name FROM t WHERE id = $1",
-        json!(["10"]),
-        1,
-        "",
-        1,
-    );
-    add(
-        "SELECT $1::numeric, $2::text, $3::int8",
-        json!(["12.5", "bin", "5000000000"]),
-        1,
-        "",
-        1,
-    );
+    add("SELECT id, name FROM t WHERE id = $1", json!(["10"]), 1, "", 1);
+    add("SELECT $1::numeric, $2::text, $3::int8", json!(["12.5", "bin", "5000000000"]), 1, "", 1);
     for i in 0..20 {
-        add(
-            "INSERT INTO t (id, name) VALUES ($1, $2)",
-            json!([(100 + i).to_string(), null]),
-            0,
-            "",
-            1,
-        );
+        add("INSERT INTO t (id, name) VALUES ($1, $2)", json!([(100 + i).to_string(), null]), 0, "", 1);
     }
-    add(
-        "SELECT * FROM missing_table WHERE id = $1",
-        json!(["1"]),
-        0,
-        "42P01",
-        1,
-    );
+    add("SELECT * FROM missing_table WHERE id = $1", json!(["1"]), 0, "42P01", 1);
     t
 }
 
@@ -211,47 +132,27 @@ fn fingerprint(e: &Value) -> String {
         "pgsql.error_severity",
         "error.message",
     ];
-    keys.iter()
-        .map(|k| get(e, k).to_string())
-        .collect::<Vec<_>>()
-        .join("|")
+    keys.iter().map(|k| get(e, k).to_string()).collect::<Vec<_>>().join("|")
 }
 
 fn check_events(events: &[Value], expected: &Tally, port: u16) {
     for e in events {
         assert_eq!(get(e, "type"), "pgsql", "{e}");
         assert_eq!(get(e, "server.port").as_u64(), Some(u64::from(port)), "{e}");
-        assert!(
-            get(e, "event.duration").as_u64().is_some(),
-            "no duration: {e}"
-        );
+        assert!(get(e, "event.duration").as_u64().is_some(), "no duration: {e}");
         assert_eq!(get(e, "error"), &Value::Null, "unexpected note: {e}");
         let failed = get(e, "pgsql.error_code").is_string();
         assert_eq!(get(e, "status"), if failed { "Error" } else { "OK" }, "{e}");
     }
     let got = tally(events);
     if &got != expected {
-        let missing: Vec<_> = expected
-            .iter()
-            .filter(|(k, n)| got.get(*k) != Some(n))
-            .collect();
-        let extra: Vec<_> = got
-            .iter()
-            .filter(|(k, n)| expected.get(*k) != Some(n))
-            .collect();
+        let missing: Vec<_> = expected.iter().filter(|(k, n)| got.get(*k) != Some(n)).collect();
+        let extra: Vec<_> = got.iter().filter(|(k, n)| expected.get(*k) != Some(n)).collect();
         panic!("transactions differ\nexpected but not seen: {missing:#?}\nseen but not expected: {extra:#?}");
     }
-    let e = events
-        .iter()
-        .find(|e| get(e, "pgsql.error_code") == "42P01")
-        .expect("42P01");
+    let e = events.iter().find(|e| get(e, "pgsql.error_code") == "42P01").expect("42P01");
     assert_eq!(get(e, "pgsql.error_severity"), "ERROR");
-    assert!(
-        get(e, "pgsql.error_message")
-            .as_str()
-            .is_some_and(|m| m.contains("does not exist")),
-        "{e}"
-    );
+    assert!(get(e, "pgsql.error_message").as_str().is_some_and(|m| m.contains("does not exist")), "{e}");
 }
 
 #[test]
@@ -264,22 +165,14 @@ fn live_ebpf_ring_and_replay_agree_with_real_clients() {
         eprintln!("skipped: needs postgresql-15, psql, pgbench and tcpdump (cargo xtask test installs them)");
         return;
     }
-    let ok = Command::new("python3")
-        .args(["-c", "import psycopg"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let ok = Command::new("python3").args(["-c", "import psycopg"]).output().is_ok_and(|o| o.status.success());
     assert!(ok, "psycopg 3 is needed: python3 -m pip install 'psycopg[binary]' (cargo xtask test installs it)");
     let dir = temp_dir("pgsql");
     let port = free_port();
     let pg = PgServer::start(&dir, port);
 
     let dump = Tcpdump::start(&dir, &[port]);
-    let agent = LiveAgent::start_with(
-        &dir,
-        "ebpf",
-        &format!("[{{type: pgsql, ports: [{port}]}}]"),
-        &[],
-    );
+    let agent = LiveAgent::start_with(&dir, "ebpf", &format!("[{{type: pgsql, ports: [{port}]}}]"), &[]);
     let expected = drive(&pg, &dir);
     let (live, log) = agent.stop();
     let pcap = dump.stop();

@@ -38,7 +38,8 @@ fn drive(server: &RedisServer) {
     server.benchmark(&["-P", "16", "-n", "2000", "-c", "4", "-t", "set,get", "-q"]);
 
     // RESP3 from redis-cli (HELLO 3 first) and from redis-py.
-    let out = server.cli_script(&["-3"], "HSET h3 f 1 g 2\nHGETALL h3\nSADD s3 a b\nSMEMBERS s3\nZADD z3 1.5 m\nZSCORE z3 m\n");
+    let out = server
+        .cli_script(&["-3"], "HSET h3 f 1 g 2\nHGETALL h3\nSADD s3 a b\nSMEMBERS s3\nZADD z3 1.5 m\nZSCORE z3 m\n");
     assert!(out.contains("1.5"), "{out}");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/redis_resp3.py");
     let py = Command::new("python3").arg(script).arg(server.port.to_string()).output().expect("python3");
@@ -47,7 +48,9 @@ fn drive(server: &RedisServer) {
 
 /// Whether the server refused the command as unknown: it has no commandstats entry then.
 fn unknown_to_server(e: &Value) -> bool {
-    get(e, "redis.error").as_str().is_some_and(|m| m.starts_with("ERR unknown command") || m.starts_with("ERR unknown subcommand"))
+    get(e, "redis.error")
+        .as_str()
+        .is_some_and(|m| m.starts_with("ERR unknown command") || m.starts_with("ERR unknown subcommand"))
 }
 
 /// `command|subcommand` (commandstats' name) → (transactions, errors), for the commands the server
@@ -106,7 +109,17 @@ fn check_events(events: &[Value], expected: &BTreeMap<String, (u64, u64)>, port:
 
 /// What must be equal between live and replay for one transaction (timestamps differ by source).
 fn fingerprint(e: &Value) -> String {
-    let keys = ["client.port", "method", "resource", "query", "status", "redis.return_value", "redis.error", "source.bytes", "destination.bytes"];
+    let keys = [
+        "client.port",
+        "method",
+        "resource",
+        "query",
+        "status",
+        "redis.return_value",
+        "redis.error",
+        "source.bytes",
+        "destination.bytes",
+    ];
     keys.iter().map(|k| get(e, k).to_string()).collect::<Vec<_>>().join("|")
 }
 

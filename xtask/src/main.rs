@@ -174,7 +174,12 @@ fn main() -> Result<()> {
             build()?;
             setup::ensure_test_packages()?;
             setup::ensure_opensearch_launcher(&root())?;
-            exec(cargo().current_dir(root()).args(["test", "--release", "--workspace", "--no-fail-fast"]).env("PACKETBEAT_AGENT_BIN", agent_bin()))?;
+            exec(
+                cargo()
+                    .current_dir(root())
+                    .args(["test", "--release", "--workspace", "--no-fail-fast"])
+                    .env("PACKETBEAT_AGENT_BIN", agent_bin()),
+            )?;
             if fuzz_seconds > 0 {
                 fuzz(fuzz_seconds)?;
             }

@@ -37,10 +37,26 @@ fn toolchain_installed(name: &str) -> bool {
 
 fn ensure_toolchains() -> Result<()> {
     if !toolchain_installed(TOOLCHAIN) {
-        exec(Command::new("rustup").args(["toolchain", "install", TOOLCHAIN, "--profile", "minimal", "-c", "clippy,rustfmt"]))?;
+        exec(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            TOOLCHAIN,
+            "--profile",
+            "minimal",
+            "-c",
+            "clippy,rustfmt",
+        ]))?;
     }
     if !toolchain_installed(EBPF_NIGHTLY) {
-        exec(Command::new("rustup").args(["toolchain", "install", EBPF_NIGHTLY, "--profile", "minimal", "-c", "rust-src"]))?;
+        exec(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            EBPF_NIGHTLY,
+            "--profile",
+            "minimal",
+            "-c",
+            "rust-src",
+        ]))?;
     } else {
         exec(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", EBPF_NIGHTLY]))?;
     }
@@ -82,7 +98,14 @@ fn ensure_bpf_linker() -> Result<()> {
     let prefix = llvm_prefix()?;
     exec(
         Command::new("cargo")
-            .args([&format!("+{TOOLCHAIN}"), "install", "bpf-linker", "--version", &format!("~{BPF_LINKER_VERSION}"), "--locked"])
+            .args([
+                &format!("+{TOOLCHAIN}"),
+                "install",
+                "bpf-linker",
+                "--version",
+                &format!("~{BPF_LINKER_VERSION}"),
+                "--locked",
+            ])
             .args(["--no-default-features", "--features", "llvm-23", "--force"])
             .env("LLVM_PREFIX", &prefix),
     )?;
@@ -101,7 +124,10 @@ pub fn run() -> Result<()> {
 fn missing_commands(cmds: &[(&str, &str)]) -> Vec<String> {
     cmds.iter()
         .filter(|(cmd, _)| {
-            !Command::new("sh").args(["-c", &format!("command -v {cmd} || test -x /usr/sbin/{cmd}")]).output().is_ok_and(|o| o.status.success())
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {cmd} || test -x /usr/sbin/{cmd}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
         })
         .map(|(_, pkg)| (*pkg).to_owned())
         .collect()
@@ -112,7 +138,12 @@ fn apt_install(pkgs: &[String]) -> Result<()> {
         return Ok(());
     }
     exec(Command::new("apt-get").arg("update").arg("-q"))?;
-    exec(Command::new("apt-get").args(["install", "-y", "-q", "--no-install-recommends"]).args(pkgs).env("DEBIAN_FRONTEND", "noninteractive"))
+    exec(
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(pkgs)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
 }
 
 /// Debian packages of the real servers and clients the integration tests drive.
@@ -144,7 +175,8 @@ pub fn ensure_test_packages() -> Result<()> {
 
 /// A Python module the integration tests' clients import (redis-py, psycopg 3), from PyPI when missing.
 fn ensure_python_module(module: &str, package: &str) -> Result<()> {
-    let ok = Command::new("python3").args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success());
+    let ok =
+        Command::new("python3").args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success());
     if !ok {
         exec(Command::new("python3").args(["-m", "pip", "install", "-q", package]))?;
     }
@@ -167,7 +199,11 @@ pub fn ensure_opensearch_launcher(root: &std::path::Path) -> Result<()> {
     if dir.join("target/lib").is_dir() && dir.join("target/classes/dev").is_dir() {
         return Ok(());
     }
-    let offline = Command::new("mvn").current_dir(&dir).args(["-q", "-B", "-o", "package", "-DskipTests"]).status().is_ok_and(|s| s.success());
+    let offline = Command::new("mvn")
+        .current_dir(&dir)
+        .args(["-q", "-B", "-o", "package", "-DskipTests"])
+        .status()
+        .is_ok_and(|s| s.success());
     if !offline {
         exec(Command::new("mvn").current_dir(&dir).args(["-q", "-B", "package", "-DskipTests"]))?;
     }

@@ -99,11 +99,7 @@ pub(crate) fn walk_block(block: &[u8], f: &mut dyn FnMut(BlockFrame<'_>)) -> usi
         let Some(data) = block.get(start..start.saturating_add(snaplen as usize)) else {
             break;
         };
-        f(BlockFrame {
-            ts: Timestamp::from_parts(u64::from(sec), nsec),
-            wire_len: len,
-            data,
-        });
+        f(BlockFrame { ts: Timestamp::from_parts(u64::from(sec), nsec), wire_len: len, data });
         n += 1;
         if next == 0 {
             break;
@@ -125,12 +121,8 @@ fn read_u16(b: &[u8], at: usize) -> Option<u16> {
 
 /// Block size and count for a ring of about `ring_bytes` holding frames of up to `snaplen`.
 fn ring_geometry(ring_bytes: u32, snaplen: u32, page: u32) -> (u32, u32) {
-    let need = (snaplen.min(MAX_SNAPLEN) + BLOCK_OVERHEAD)
-        .next_power_of_two()
-        .max(page);
-    let block_size = (ring_bytes / 8)
-        .checked_next_power_of_two()
-        .unwrap_or(MAX_BLOCK_SIZE);
+    let need = (snaplen.min(MAX_SNAPLEN) + BLOCK_OVERHEAD).next_power_of_two().max(page);
+    let block_size = (ring_bytes / 8).checked_next_power_of_two().unwrap_or(MAX_BLOCK_SIZE);
     let block_size = block_size.clamp(need, MAX_BLOCK_SIZE.max(need));
     let block_nr = (ring_bytes / block_size).max(2);
     (block_size, block_nr)
@@ -150,25 +142,13 @@ impl MmapRing {
     fn status(&self, block: usize) -> &AtomicU32 {
         // SAFETY: `block < block_nr`, each block is page aligned and at least a page long, so the
         // status word is in bounds and 4-byte aligned; the kernel and we access it atomically.
-        unsafe {
-            AtomicU32::from_ptr(
-                self.base
-                    .as_ptr()
-                    .add(block * self.block_size + BLOCK_STATUS)
-                    .cast(),
-            )
-        }
+        unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(block * self.block_size + BLOCK_STATUS).cast()) }
     }
 
     /// The whole block, valid while its status is `TP_STATUS_USER` (the kernel does not write it).
     fn block(&self, block: usize) -> &[u8] {
         // SAFETY: in bounds of the mapping; the caller checked the block belongs to user space.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.base.as_ptr().add(block * self.block_size),
-                self.block_size,
-            )
-        }
+        unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(block * self.block_size), self.block_size) }
     }
 }
 
@@ -204,11 +184,7 @@ impl AfPacketSource {
         filter.attach(&socket)?;
 
         socket.set_option(PACKET_VERSION, &TPACKET_V3, "selecting TPACKET_V3")?;
-        let snaplen = if opts.snaplen == 0 {
-            MAX_SNAPLEN
-        } else {
-            opts.snaplen
-        };
+        let snaplen = if opts.snaplen == 0 { MAX_SNAPLEN } else { opts.snaplen };
         let (block_size, block_nr) = ring_geometry(opts.ring_bytes, snaplen, live::page_size());
         let req = TpacketReq3 {
             block_size,
@@ -232,35 +208,18 @@ impl AfPacketSource {
             )
         };
         if base == libc::MAP_FAILED {
-            return Err(live::io_err(
-                "mapping the TPACKET_V3 ring",
-                io::Error::last_os_error(),
-            ));
+            return Err(live::io_err("mapping the TPACKET_V3 ring", io::Error::last_os_error()));
         }
-        let base = NonNull::new(base.cast()).ok_or_else(|| {
-            live::io_err(
-                "mapping the TPACKET_V3 ring",
-                io::Error::other("mmap returned NULL"),
-            )
-        })?;
-        let ring = MmapRing {
-            base,
-            block_size: block_size as usize,
-            block_nr: block_nr as usize,
-        };
+        let base = NonNull::new(base.cast())
+            .ok_or_else(|| live::io_err("mapping the TPACKET_V3 ring", io::Error::other("mmap returned NULL")))?;
+        let ring = MmapRing { base, block_size: block_size as usize, block_nr: block_nr as usize };
 
         socket.bind(ifindex)?;
         if let Some(group) = fanout {
             let arg = u32::from(group) | (PACKET_FANOUT_HASH << 16);
             socket.set_option(PACKET_FANOUT, &arg, "joining the PACKET_FANOUT group")?;
         }
-        Ok(Self {
-            ring,
-            socket,
-            filter,
-            next_block: 0,
-            stats: Cell::new((0, 0, 0)),
-        })
+        Ok(Self { ring, socket, filter, next_block: 0, stats: Cell::new((0, 0, 0)) })
     }
 
     /// Replaces the captured ports; the filter stays attached and sees the change at once.
@@ -280,12 +239,7 @@ impl AfPacketSource {
                 break;
             }
             n += walk_block(self.ring.block(self.next_block), &mut |frame| {
-                f(RawPacket {
-                    ts: frame.ts,
-                    link: LinkType::Ethernet,
-                    data: frame.data,
-                    wire_len: frame.wire_len,
-                });
+                f(RawPacket { ts: frame.ts, link: LinkType::Ethernet, data: frame.data, wire_len: frame.wire_len });
             });
             status.store(TP_STATUS_KERNEL, Ordering::Release);
             self.next_block = (self.next_block + 1) % self.ring.block_nr;
@@ -320,11 +274,7 @@ impl AfPacketSource {
 }
 
 impl PacketSource for AfPacketSource {
-    fn poll(
-        &mut self,
-        timeout: Duration,
-        f: &mut dyn FnMut(RawPacket<'_>),
-    ) -> Result<Poll, CaptureError> {
+    fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(RawPacket<'_>)) -> Result<Poll, CaptureError> {
         let n = self.drain(f);
         if n > 0 {
             return Ok(Poll::Packets(n));
@@ -356,16 +306,11 @@ mod tests {
     /// Builds a block: 48-byte descriptor, then frames with 48-byte tpacket3 headers (mac = 64).
     fn block(frames: &[(&[u8], u32)]) -> Vec<u8> {
         let mut b = vec![0u8; 48];
-        b[BLOCK_NUM_PKTS..BLOCK_NUM_PKTS + 4]
-            .copy_from_slice(&u32::try_from(frames.len()).unwrap().to_ne_bytes());
+        b[BLOCK_NUM_PKTS..BLOCK_NUM_PKTS + 4].copy_from_slice(&u32::try_from(frames.len()).unwrap().to_ne_bytes());
         b[BLOCK_FIRST_PKT..BLOCK_FIRST_PKT + 4].copy_from_slice(&48u32.to_ne_bytes());
         for (i, (data, len)) in frames.iter().enumerate() {
             let size = (64 + data.len() + 15) & !15;
-            let next = if i + 1 == frames.len() {
-                0
-            } else {
-                u32::try_from(size).unwrap()
-            };
+            let next = if i + 1 == frames.len() { 0 } else { u32::try_from(size).unwrap() };
             let mut h = vec![0u8; 64];
             h[0..4].copy_from_slice(&next.to_ne_bytes());
             h[4..8].copy_from_slice(&(100 + u32::try_from(i).unwrap()).to_ne_bytes());
@@ -393,11 +338,7 @@ mod tests {
             collect(&b),
             vec![
                 (Timestamp::from_parts(100, 5), 60, b"hello".to_vec()),
-                (
-                    Timestamp::from_parts(101, 5),
-                    1514,
-                    b"second frame".to_vec()
-                ),
+                (Timestamp::from_parts(101, 5), 1514, b"second frame".to_vec()),
             ]
         );
     }

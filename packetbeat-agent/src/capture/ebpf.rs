@@ -44,13 +44,7 @@ impl EbpfSource {
         filter.attach(&socket)?;
         let clock = MonotonicClock::now();
         socket.bind(ifindex)?;
-        Ok(Self {
-            ring,
-            filter,
-            clock,
-            bad_records: 0,
-            _socket: socket,
-        })
+        Ok(Self { ring, filter, clock, bad_records: 0, _socket: socket })
     }
 
     /// Replaces the captured ports; the filter stays attached and sees the change at once.
@@ -92,11 +86,7 @@ fn split_record(record: &[u8]) -> Option<(RecordHeader, &[u8])> {
 }
 
 impl PacketSource for EbpfSource {
-    fn poll(
-        &mut self,
-        timeout: Duration,
-        f: &mut dyn FnMut(RawPacket<'_>),
-    ) -> Result<Poll, CaptureError> {
+    fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(RawPacket<'_>)) -> Result<Poll, CaptureError> {
         let n = self.drain(f);
         if n > 0 {
             return Ok(Poll::Packets(n));
@@ -141,10 +131,7 @@ mod tests {
     fn splits_a_record_of_a_larger_size_class() {
         let rec = record(3, &[1, 2, 3, 0, 0, 0, 0, 0]);
         let (header, data) = split_record(&rec).unwrap();
-        assert_eq!(
-            (header.ts_ns, header.wire_len, header.ifindex),
-            (7, 1500, 1)
-        );
+        assert_eq!((header.ts_ns, header.wire_len, header.ifindex), (7, 1500, 1));
         assert_eq!(data, &[1, 2, 3]);
     }
 

@@ -53,9 +53,7 @@ pub fn list_devices() -> Vec<(String, u32)> {
     };
     for entry in dir.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let index = std::fs::read_to_string(entry.path().join("ifindex"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok());
+        let index = std::fs::read_to_string(entry.path().join("ifindex")).ok().and_then(|s| s.trim().parse().ok());
         if let Some(index) = index {
             out.push((name, index));
         }
@@ -104,29 +102,16 @@ impl PacketSocket {
         addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
         addr.sll_ifindex = i32::try_from(ifindex).unwrap_or(0);
         // SAFETY: `addr` is a valid sockaddr_ll and the length matches it.
-        let rc = unsafe {
-            libc::bind(
-                self.0.as_raw_fd(),
-                std::ptr::from_ref(&addr).cast(),
-                socklen::<libc::sockaddr_ll>(),
-            )
-        };
+        let rc =
+            unsafe { libc::bind(self.0.as_raw_fd(), std::ptr::from_ref(&addr).cast(), socklen::<libc::sockaddr_ll>()) };
         if rc < 0 {
-            return Err(io_err(
-                "binding the AF_PACKET socket",
-                io::Error::last_os_error(),
-            ));
+            return Err(io_err("binding the AF_PACKET socket", io::Error::last_os_error()));
         }
         Ok(())
     }
 
     /// `setsockopt(SOL_PACKET, opt, value)`.
-    pub(crate) fn set_option<T>(
-        &self,
-        opt: libc::c_int,
-        value: &T,
-        what: &str,
-    ) -> Result<(), CaptureError> {
+    pub(crate) fn set_option<T>(&self, opt: libc::c_int, value: &T, what: &str) -> Result<(), CaptureError> {
         // SAFETY: `value` points to a live `T` of the size passed.
         let rc = unsafe {
             libc::setsockopt(
@@ -154,22 +139,12 @@ pub(crate) fn socklen<T>() -> libc::socklen_t {
 }
 
 pub(crate) fn io_err(what: &str, source: io::Error) -> CaptureError {
-    CaptureError::Io {
-        what: what.to_owned(),
-        source,
-    }
+    CaptureError::Io { what: what.to_owned(), source }
 }
 
 /// Waits until `fd` is readable or `timeout` passes; `Ok(false)` on timeout or a signal.
-pub(crate) fn wait_readable(
-    fd: BorrowedFd<'_>,
-    timeout: std::time::Duration,
-) -> Result<bool, CaptureError> {
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
+pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> Result<bool, CaptureError> {
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
     let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
     // SAFETY: one valid pollfd, count 1.
     let rc = unsafe { libc::poll(&raw mut pfd, 1, ms) };
@@ -211,32 +186,18 @@ impl KernelFilter {
             .load(EBPF_OBJECT)
             .map_err(|e| kernel_err("creating the eBPF maps", &e))?;
         let mut config: Array<MapData, Config> = take(&mut ebpf, names::CONFIG)?;
-        let config_value = Config {
-            snaplen: opts.snaplen,
-            mode: mode as u32,
-        };
-        config
-            .set(0, &config_value, 0)
-            .map_err(|e| kernel_err("writing the eBPF config", &e))?;
+        let config_value = Config { snaplen: opts.snaplen, mode: mode as u32 };
+        config.set(0, &config_value, 0).map_err(|e| kernel_err("writing the eBPF config", &e))?;
         let ports = take(&mut ebpf, names::PORTS)?;
         let counters = take(&mut ebpf, names::COUNTERS)?;
-        let mut filter = Self {
-            ebpf,
-            ports,
-            counters,
-            selected: Vec::new(),
-        };
+        let mut filter = Self { ebpf, ports, counters, selected: Vec::new() };
         filter.set_ports(&opts.ports)?;
         let program: &mut SocketFilter = filter
             .ebpf
             .program_mut(names::PROGRAM)
             .and_then(|p| p.try_into().ok())
-            .ok_or_else(|| {
-                CaptureError::Ebpf("the eBPF object has no socket filter program".to_owned())
-            })?;
-        program
-            .load()
-            .map_err(|e| kernel_err("loading the eBPF socket filter", &e))?;
+            .ok_or_else(|| CaptureError::Ebpf("the eBPF object has no socket filter program".to_owned()))?;
+        program.load().map_err(|e| kernel_err("loading the eBPF socket filter", &e))?;
         Ok(filter)
     }
 
@@ -246,12 +207,8 @@ impl KernelFilter {
             .ebpf
             .program_mut(names::PROGRAM)
             .and_then(|p| p.try_into().ok())
-            .ok_or_else(|| {
-                CaptureError::Ebpf("the eBPF object has no socket filter program".to_owned())
-            })?;
-        program
-            .attach(socket.fd())
-            .map_err(|e| kernel_err("attaching the socket filter", &e))
+            .ok_or_else(|| CaptureError::Ebpf("the eBPF object has no socket filter program".to_owned()))?;
+        program.attach(socket.fd()).map_err(|e| kernel_err("attaching the socket filter", &e))
     }
 
     /// Takes the `EVENTS` ring buffer (once).
@@ -270,9 +227,7 @@ impl KernelFilter {
         }
         let value = PortValue { flags: PORT_TCP };
         for &port in ports {
-            self.ports
-                .insert(&PortKey { port }, &value, 0)
-                .map_err(|e| kernel_err("updating the PORTS map", &e))?;
+            self.ports.insert(&PortKey { port }, &value, 0).map_err(|e| kernel_err("updating the PORTS map", &e))?;
         }
         for &old in self.selected.iter().filter(|p| !ports.contains(p)) {
             // A missing key is fine: nothing to remove.
@@ -289,9 +244,7 @@ impl KernelFilter {
             let total = self
                 .counters
                 .get(&(counter as u32), 0)
-                .map_or(0, |per_cpu| {
-                    per_cpu.iter().fold(0u64, |a, v| a.wrapping_add(*v))
-                });
+                .map_or(0, |per_cpu| per_cpu.iter().fold(0u64, |a, v| a.wrapping_add(*v)));
             out.push((counter.name(), total));
         }
     }
@@ -301,9 +254,7 @@ fn take<T>(ebpf: &mut Ebpf, name: &str) -> Result<T, CaptureError>
 where
     T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
 {
-    let map = ebpf
-        .take_map(name)
-        .ok_or_else(|| CaptureError::Ebpf(format!("the eBPF object has no map {name}")))?;
+    let map = ebpf.take_map(name).ok_or_else(|| CaptureError::Ebpf(format!("the eBPF object has no map {name}")))?;
     T::try_from(map).map_err(|e| kernel_err("opening an eBPF map", &e))
 }
 
@@ -338,29 +289,19 @@ pub(crate) fn ring_size(ring_bytes: u32, snaplen: u32) -> u32 {
     let snaplen = Config { snaplen, mode: 0 }.effective_snaplen();
     // Frame class + our header + the kernel's 8-byte record header.
     let largest_record = snaplen.next_power_of_two() + RECORD_HEADER_LEN as u32 + 8;
-    ring_bytes
-        .max(page_size())
-        .max(largest_record.saturating_mul(2))
-        .checked_next_power_of_two()
-        .unwrap_or(1 << 31)
+    ring_bytes.max(page_size()).max(largest_record.saturating_mul(2)).checked_next_power_of_two().unwrap_or(1 << 31)
 }
 
 pub(crate) fn page_size() -> u32 {
     // SAFETY: sysconf has no preconditions.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u32::try_from(size)
-        .ok()
-        .filter(|s| s.is_power_of_two())
-        .unwrap_or(4096)
+    u32::try_from(size).ok().filter(|s| s.is_power_of_two()).unwrap_or(4096)
 }
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; lift it, ignoring failure (newer kernels
 /// use memory cgroups and an unprivileged limit is not fatal until a map creation says so).
 fn raise_memlock_limit() {
-    let unlimited = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
+    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
     // SAFETY: a valid rlimit struct.
     let _ = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &raw const unlimited) };
 }
@@ -389,10 +330,7 @@ impl MonotonicClock {
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: a valid timespec to write into.
     unsafe { libc::clock_gettime(clock, &raw mut ts) };
     i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
@@ -407,10 +345,7 @@ mod tests {
         let clock = MonotonicClock::from_offset(1_700_000_000_000_000_000);
         assert_eq!(clock.to_wall(5), Timestamp(1_700_000_000_000_000_005));
         assert_eq!(MonotonicClock::from_offset(-10).to_wall(3), Timestamp(0));
-        assert_eq!(
-            MonotonicClock::from_offset(i128::from(u64::MAX)).to_wall(1),
-            Timestamp(u64::MAX)
-        );
+        assert_eq!(MonotonicClock::from_offset(i128::from(u64::MAX)).to_wall(1), Timestamp(u64::MAX));
     }
 
     #[test]
@@ -436,12 +371,7 @@ mod tests {
         if kernel_program_embedded() {
             return;
         }
-        let opts = LiveOptions {
-            device: "lo".to_owned(),
-            ports: vec![80],
-            snaplen: 0,
-            ring_bytes: 0,
-        };
+        let opts = LiveOptions { device: "lo".to_owned(), ports: vec![80], snaplen: 0, ring_bytes: 0 };
         let Err(err) = KernelFilter::load(DeliveryMode::Ebpf, &opts) else {
             panic!("an empty object must not load");
         };
@@ -454,9 +384,6 @@ mod tests {
         assert!(devices.iter().any(|(name, _)| name == "lo"), "{devices:?}");
         assert!(ifindex("lo").unwrap() > 0);
         assert_eq!(ifindex("any").unwrap(), 0);
-        assert!(matches!(
-            ifindex("no-such-if0"),
-            Err(CaptureError::NoSuchDevice(_))
-        ));
+        assert!(matches!(ifindex("no-such-if0"), Err(CaptureError::NoSuchDevice(_))));
     }
 }

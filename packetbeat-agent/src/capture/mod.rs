@@ -49,11 +49,7 @@ pub trait PacketSource: Send {
     ///
     /// # Errors
     /// A read error of the underlying file or socket, or a corrupt file.
-    fn poll(
-        &mut self,
-        timeout: Duration,
-        f: &mut dyn FnMut(RawPacket<'_>),
-    ) -> Result<Poll, CaptureError>;
+    fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(RawPacket<'_>)) -> Result<Poll, CaptureError>;
 
     /// Counters kept by the source or the kernel (matched, ring full, lost…), read now.
     fn counters(&self) -> Vec<SourceCounter>;

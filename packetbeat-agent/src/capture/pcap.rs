@@ -98,19 +98,10 @@ impl PcapFileSource {
     ///
     /// # Errors
     /// As [`PcapFileSource::open`].
-    pub fn from_reader<R: Read + Send + 'static>(
-        inner: R,
-        name: impl Into<String>,
-    ) -> Result<Self, CaptureError> {
+    pub fn from_reader<R: Read + Send + 'static>(inner: R, name: impl Into<String>) -> Result<Self, CaptureError> {
         let mut reader = Reader::new(Box::new(inner), name.into());
         let format = open_format(&mut reader)?;
-        Ok(Self {
-            reader,
-            format,
-            done: false,
-            packets: 0,
-            bytes: 0,
-        })
+        Ok(Self { reader, format, done: false, packets: 0, bytes: 0 })
     }
 
     fn next_record(&mut self) -> Result<Option<Record>, CaptureError> {
@@ -130,11 +121,7 @@ fn open_format(reader: &mut Reader) -> Result<Format, CaptureError> {
             format!("is too short ({n} bytes) to be a pcap or pcapng file")
         }));
     }
-    let magic = reader
-        .available()
-        .first_chunk::<4>()
-        .copied()
-        .unwrap_or_default();
+    let magic = reader.available().first_chunk::<4>().copied().unwrap_or_default();
     let (big, nanos, record_header_len) = match u32::from_be_bytes(magic) {
         0x0A0D_0D0A => return PcapNg::open(reader).map(Format::PcapNg),
         0xA1B2_C3D4 => (true, false, 16),
@@ -144,11 +131,8 @@ fn open_format(reader: &mut Reader) -> Result<Format, CaptureError> {
         0xA1B2_CD34 => (true, false, 24),
         0x34CD_B2A1 => (false, false, 24),
         other => {
-            let hint = if magic.starts_with(&[0x1F, 0x8B]) {
-                "; it looks gzip-compressed, gunzip it first"
-            } else {
-                ""
-            };
+            let hint =
+                if magic.starts_with(&[0x1F, 0x8B]) { "; it looks gzip-compressed, gunzip it first" } else { "" };
             return Err(reader.bad(&format!(
                 "is not a pcap or pcapng file (it starts with 0x{other:08x}; expected 0xa1b2c3d4, \
                  0xa1b23c4d or 0x0a0d0d0a{hint})"
@@ -165,17 +149,10 @@ fn open_format(reader: &mut Reader) -> Result<Format, CaptureError> {
     let linktype = endian.u32(header, 20) & 0xFFFF;
     reader.consume(PCAP_FILE_HEADER_LEN);
     if major != 2 {
-        return Err(reader.bad(&format!(
-            "has pcap version {major}.{minor}; only 2.x is supported"
-        )));
+        return Err(reader.bad(&format!("has pcap version {major}.{minor}; only 2.x is supported")));
     }
     let link = LinkType::from_pcap(linktype).ok_or(CaptureError::UnsupportedLinkType(linktype))?;
-    Ok(Format::Pcap(ClassicPcap {
-        endian,
-        nanos,
-        record_header_len,
-        link,
-    }))
+    Ok(Format::Pcap(ClassicPcap { endian, nanos, record_header_len, link }))
 }
 
 impl ClassicPcap {
@@ -200,34 +177,16 @@ impl ClassicPcap {
             reader.truncated();
             return Ok(None);
         }
-        let frac_nanos = if self.nanos {
-            frac
-        } else {
-            frac.saturating_mul(1_000)
-        };
-        let ts = Timestamp(
-            secs.saturating_mul(1_000_000_000)
-                .saturating_add(frac_nanos),
-        );
-        Ok(Some(Record {
-            ts,
-            link: self.link,
-            data_at: header_len,
-            caplen,
-            wire_len,
-            consume: header_len + caplen,
-        }))
+        let frac_nanos = if self.nanos { frac } else { frac.saturating_mul(1_000) };
+        let ts = Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(frac_nanos));
+        Ok(Some(Record { ts, link: self.link, data_at: header_len, caplen, wire_len, consume: header_len + caplen }))
     }
 }
 
 impl PacketSource for PcapFileSource {
     /// Hands out up to 256 frames; files never wait, so `timeout` is unused. After `End` or an
     /// error, every later call returns `End`.
-    fn poll(
-        &mut self,
-        _timeout: Duration,
-        f: &mut dyn FnMut(RawPacket<'_>),
-    ) -> Result<Poll, CaptureError> {
+    fn poll(&mut self, _timeout: Duration, f: &mut dyn FnMut(RawPacket<'_>)) -> Result<Poll, CaptureError> {
         let mut n = 0;
         while n < BATCH && !self.done {
             let record = match self.next_record() {
@@ -241,17 +200,8 @@ impl PacketSource for PcapFileSource {
                     return Err(e);
                 }
             };
-            let data = self
-                .reader
-                .available()
-                .get(record.data_at..record.data_at + record.caplen)
-                .unwrap_or_default();
-            f(RawPacket {
-                ts: record.ts,
-                link: record.link,
-                data,
-                wire_len: record.wire_len,
-            });
+            let data = self.reader.available().get(record.data_at..record.data_at + record.caplen).unwrap_or_default();
+            f(RawPacket { ts: record.ts, link: record.link, data, wire_len: record.wire_len });
             self.packets += 1;
             self.bytes += data.len() as u64;
             self.reader.consume(record.consume);

@@ -17,12 +17,7 @@ use crate::output::Output;
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn setup_flag(cfg: &Config, section: &str, key: &str, default: bool) -> bool {
-    cfg.setup
-        .as_ref()
-        .and_then(|s| s.get(section))
-        .and_then(|s| s.get(key))
-        .and_then(Value::as_bool)
-        .unwrap_or(default)
+    cfg.setup.as_ref().and_then(|s| s.get(section)).and_then(|s| s.get(key)).and_then(Value::as_bool).unwrap_or(default)
 }
 
 /// `setup.template.enabled` (true), `setup.template.overwrite` (false), `setup.ilm.enabled` (true).
@@ -103,7 +98,13 @@ pub fn test_output(cfg: &Config) -> anyhow::Result<()> {
         println!("  talk to server... OK");
         println!("  version: {} ({:?}, cluster {})", info.version, info.distribution, info.cluster_name);
         let priv_body = br#"{"cluster":["monitor","manage_index_templates","manage_ilm"],"index":[{"names":["packetbeat-*"],"privileges":["create_doc","auto_configure"]}]}"#;
-        let r = rt.block_on(service.request_to(i, Method::POST, "/_security/user/_has_privileges", Some(priv_body), "application/json"))?;
+        let r = rt.block_on(service.request_to(
+            i,
+            Method::POST,
+            "/_security/user/_has_privileges",
+            Some(priv_body),
+            "application/json",
+        ))?;
         let privileges = match r.status {
             200 => {
                 let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();

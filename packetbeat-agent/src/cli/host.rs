@@ -85,10 +85,8 @@ pub fn local_ips() -> Vec<IpAddr> {
 #[must_use]
 pub fn missing_capabilities() -> Vec<&'static str> {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return Vec::new() };
-    let Some(eff) = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+    let Some(eff) =
+        status.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
     else {
         return Vec::new();
     };

@@ -119,7 +119,8 @@ fn init_logging(cfg: Option<&Config>, debug: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_target(false).try_init();
+    let _ =
+        tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_target(false).try_init();
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -150,7 +151,13 @@ fn load(global: &Global) -> anyhow::Result<(Config, Registry)> {
     if registry.ports().is_empty() {
         bail!("no protocol is enabled: configure `packetbeat.protocols` (e.g. `- {{type: http, ports: [80]}}`)");
     }
-    if loaded.config.packetbeat.flows.as_ref().is_some_and(|f| f.get("enabled") != Some(&serde_norway::Value::Bool(false))) {
+    if loaded
+        .config
+        .packetbeat
+        .flows
+        .as_ref()
+        .is_some_and(|f| f.get("enabled") != Some(&serde_norway::Value::Bool(false)))
+    {
         tracing::warn!("packetbeat.flows is not implemented yet: no flow events are produced");
     }
     Ok((loaded.config, registry))
@@ -219,7 +226,13 @@ fn open_output(cfg: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Box<dyn O
     Ok(Box::new(ConsoleOutput::new(pretty)))
 }
 
-fn pipeline_config(cfg: &Config, registry: Registry, mode: Mode, workers: usize, metrics: &Arc<Metrics>) -> anyhow::Result<PipelineConfig> {
+fn pipeline_config(
+    cfg: &Config,
+    registry: Registry,
+    mode: Mode,
+    workers: usize,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<PipelineConfig> {
     Ok(PipelineConfig {
         mode,
         workers,
@@ -245,7 +258,12 @@ fn replay(g: &Global, file: &Path) -> anyhow::Result<()> {
     let pc = pipeline_config(&cfg, registry, Mode::Replay, workers, &metrics)?;
     let output = open_output(&cfg, &metrics)?;
     let summary = pipeline::run(&mut source, pc, output)?;
-    tracing::info!("replay of {} done: {} events; counters: {}", file.display(), summary.events_written, metrics.summary());
+    tracing::info!(
+        "replay of {} done: {} events; counters: {}",
+        file.display(),
+        summary.events_written,
+        metrics.summary()
+    );
     Ok(())
 }
 

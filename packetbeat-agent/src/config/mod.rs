@@ -59,10 +59,8 @@ pub struct Loaded {
 pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Loaded, ConfigError> {
     let mut tree = match path {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                path: p.display().to_string(),
-                source,
-            })?;
+            let text = std::fs::read_to_string(p)
+                .map_err(|source| ConfigError::Read { path: p.display().to_string(), source })?;
             parse_yaml(&text, &p.display().to_string())?
         }
         None => Value::Mapping(serde_norway::Mapping::new()),
@@ -81,10 +79,8 @@ pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Loaded, ConfigE
 /// # Errors
 /// Invalid YAML.
 pub fn parse_yaml(text: &str, origin: &str) -> Result<Value, ConfigError> {
-    let v: Value = serde_norway::from_str(text).map_err(|e| ConfigError::Yaml {
-        path: origin.to_owned(),
-        message: e.to_string(),
-    })?;
+    let v: Value = serde_norway::from_str(text)
+        .map_err(|e| ConfigError::Yaml { path: origin.to_owned(), message: e.to_string() })?;
     Ok(match v {
         Value::Null => Value::Mapping(serde_norway::Mapping::new()),
         v => tree::expand_dotted(v),
@@ -99,10 +95,8 @@ pub fn from_tree(tree: Value) -> Result<Loaded, ConfigError> {
     let mut unknown_keys = Vec::new();
     let mut cb = |p: serde_ignored::Path<'_>| unknown_keys.push(p.to_string());
     let de = serde_ignored::Deserializer::new(tree, &mut cb);
-    let config: Config = serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Invalid {
-        key: e.path().to_string(),
-        message: e.inner().to_string(),
-    })?;
+    let config: Config = serde_path_to_error::deserialize(de)
+        .map_err(|e| ConfigError::Invalid { key: e.path().to_string(), message: e.inner().to_string() })?;
     config.validate()?;
     Ok(Loaded { config, unknown_keys })
 }

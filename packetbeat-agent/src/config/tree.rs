@@ -67,9 +67,7 @@ fn merge(into: &mut Mapping, from: Mapping) {
 /// # Errors
 /// When the override has no `=`.
 pub fn apply_override(root: &mut Value, spec: &str) -> Result<(), String> {
-    let (key, raw) = spec
-        .split_once('=')
-        .ok_or_else(|| format!("-E {spec:?}: expected key=value"))?;
+    let (key, raw) = spec.split_once('=').ok_or_else(|| format!("-E {spec:?}: expected key=value"))?;
     let value = serde_norway::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
     let value = expand_dotted(value);
     if !root.is_mapping() {
@@ -91,9 +89,8 @@ mod tests {
 
     #[test]
     fn dotted_and_nested_keys_merge() {
-        let v = expand_dotted(yaml(
-            "packetbeat.interfaces.device: any\npacketbeat:\n  interfaces:\n    snaplen: 100\n",
-        ));
+        let v =
+            expand_dotted(yaml("packetbeat.interfaces.device: any\npacketbeat:\n  interfaces:\n    snaplen: 100\n"));
         assert_eq!(v, yaml("packetbeat: {interfaces: {device: any, snaplen: 100}}"));
     }
 

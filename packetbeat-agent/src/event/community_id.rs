@@ -29,14 +29,7 @@ const IPPROTO_SCTP: u8 = 132;
 /// When one address is IPv4 and the other IPv6 (which no real packet has), the IPv4 one is hashed in
 /// its IPv4-mapped IPv6 form so the input stays well defined.
 #[must_use]
-pub fn community_id_v1(
-    src_ip: IpAddr,
-    src_port: u16,
-    dst_ip: IpAddr,
-    dst_port: u16,
-    proto: u8,
-    seed: u16,
-) -> String {
+pub fn community_id_v1(src_ip: IpAddr, src_port: u16, dst_ip: IpAddr, dst_port: u16, proto: u8, seed: u16) -> String {
     let (src_ip, dst_ip) = match (src_ip, dst_ip) {
         (IpAddr::V4(s), IpAddr::V6(d)) => (IpAddr::V6(s.to_ipv6_mapped()), IpAddr::V6(d)),
         (IpAddr::V6(s), IpAddr::V4(d)) => (IpAddr::V6(s), IpAddr::V6(d.to_ipv6_mapped())),
@@ -51,11 +44,7 @@ pub fn community_id_v1(
     let (sp, dp) = ports.unwrap_or((0, 0));
     // `IpAddr`'s ordering within one family is the byte order of the address, as the spec wants.
     let keep = one_way || (src_ip, sp) < (dst_ip, dp);
-    let (a, a_port, b, b_port) = if keep {
-        (src_ip, sp, dst_ip, dp)
-    } else {
-        (dst_ip, dp, src_ip, sp)
-    };
+    let (a, a_port, b, b_port) = if keep { (src_ip, sp, dst_ip, dp) } else { (dst_ip, dp, src_ip, sp) };
 
     let mut hasher = Sha1::new();
     hasher.update(seed.to_be_bytes());
@@ -81,11 +70,7 @@ fn update_ip(hasher: &mut Sha1, ip: IpAddr) {
 
 /// Maps an ICMP (type, code) to port equivalents: paired types become (type, counterpart type) and
 /// are two-way; others stay (type, code) and are one-way.
-fn icmp_ports(
-    icmp_type: u16,
-    code: u16,
-    counterpart: fn(u16) -> Option<u16>,
-) -> (Option<(u16, u16)>, bool) {
+fn icmp_ports(icmp_type: u16, code: u16, counterpart: fn(u16) -> Option<u16>) -> (Option<(u16, u16)>, bool) {
     match counterpart(icmp_type) {
         Some(other) => (Some((icmp_type, other)), false),
         None => (Some((icmp_type, code)), true),
@@ -133,26 +118,13 @@ mod tests {
     use super::*;
 
     fn id(src: &str, sport: u16, dst: &str, dport: u16, proto: u8, seed: u16) -> String {
-        community_id_v1(
-            src.parse().unwrap(),
-            sport,
-            dst.parse().unwrap(),
-            dport,
-            proto,
-            seed,
-        )
+        community_id_v1(src.parse().unwrap(), sport, dst.parse().unwrap(), dport, proto, seed)
     }
 
     #[test]
     fn packetbeat_golden_value() {
-        assert_eq!(
-            id("172.31.98.49", 55874, "93.184.216.34", 80, 6, 0),
-            "1:TMPM5eEnGOXfxAjx6NKlyjx+X10="
-        );
-        assert_eq!(
-            id("93.184.216.34", 80, "172.31.98.49", 55874, 6, 0),
-            "1:TMPM5eEnGOXfxAjx6NKlyjx+X10="
-        );
+        assert_eq!(id("172.31.98.49", 55874, "93.184.216.34", 80, 6, 0), "1:TMPM5eEnGOXfxAjx6NKlyjx+X10=");
+        assert_eq!(id("93.184.216.34", 80, "172.31.98.49", 55874, 6, 0), "1:TMPM5eEnGOXfxAjx6NKlyjx+X10=");
     }
 
     /// (proto, saddr, daddr, sport, dport, seed 0, seed 1) from the spec's `baseline/` tables; ICMP
@@ -248,33 +220,9 @@ mod tests {
             "1:pkvHqCL88/tg1k4cPigmZXUtL00=",
             "1:K/ee5UCqAMAQXDorP5nSa2CGLjc=",
         ),
-        (
-            1,
-            "192.168.0.89",
-            "192.168.0.1",
-            8,
-            0,
-            "1:X0snYXpgwiv9TZtqg64sgzUn6Dk=",
-            "1:03g6IloqVBdcZlPyX8r0hgoE7kA=",
-        ),
-        (
-            1,
-            "192.168.0.1",
-            "192.168.0.89",
-            0,
-            8,
-            "1:X0snYXpgwiv9TZtqg64sgzUn6Dk=",
-            "1:03g6IloqVBdcZlPyX8r0hgoE7kA=",
-        ),
-        (
-            1,
-            "10.0.0.1",
-            "10.0.0.2",
-            11,
-            0,
-            "1:YHxtAirCG//0OzkcVAukqKQN9xM=",
-            "1:XjUibYHaafLQ3pxQeiMI8g25q20=",
-        ),
+        (1, "192.168.0.89", "192.168.0.1", 8, 0, "1:X0snYXpgwiv9TZtqg64sgzUn6Dk=", "1:03g6IloqVBdcZlPyX8r0hgoE7kA="),
+        (1, "192.168.0.1", "192.168.0.89", 0, 8, "1:X0snYXpgwiv9TZtqg64sgzUn6Dk=", "1:03g6IloqVBdcZlPyX8r0hgoE7kA="),
+        (1, "10.0.0.1", "10.0.0.2", 11, 0, "1:YHxtAirCG//0OzkcVAukqKQN9xM=", "1:XjUibYHaafLQ3pxQeiMI8g25q20="),
         (
             6,
             "2001:470:e5bf:dead:4957:2174:e82c:4887",
@@ -329,66 +277,23 @@ mod tests {
             "1:LQU9qZlK+B5F3KDmev6m5PMibrg=",
             "1:3V71V58M3Ksw/yuFALMcW0LAHvc=",
         ),
-        (
-            17,
-            "192.168.1.52",
-            "8.8.8.8",
-            54585,
-            53,
-            "1:d/FP5EW3wiY1vCndhwleRRKHowQ=",
-            "1:Q9We8WO3piVF8yEQBNJF4uiSVrI=",
-        ),
-        (
-            17,
-            "8.8.8.8",
-            "192.168.1.52",
-            53,
-            54585,
-            "1:d/FP5EW3wiY1vCndhwleRRKHowQ=",
-            "1:Q9We8WO3piVF8yEQBNJF4uiSVrI=",
-        ),
-        (
-            46,
-            "10.1.12.1",
-            "10.1.12.2",
-            0,
-            0,
-            "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw=",
-            "1:rYir8gphR31noO9iDRQmF/BteEI=",
-        ),
-        (
-            46,
-            "10.1.12.2",
-            "10.1.12.1",
-            0,
-            0,
-            "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw=",
-            "1:rYir8gphR31noO9iDRQmF/BteEI=",
-        ),
+        (17, "192.168.1.52", "8.8.8.8", 54585, 53, "1:d/FP5EW3wiY1vCndhwleRRKHowQ=", "1:Q9We8WO3piVF8yEQBNJF4uiSVrI="),
+        (17, "8.8.8.8", "192.168.1.52", 53, 54585, "1:d/FP5EW3wiY1vCndhwleRRKHowQ=", "1:Q9We8WO3piVF8yEQBNJF4uiSVrI="),
+        (46, "10.1.12.1", "10.1.12.2", 0, 0, "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw=", "1:rYir8gphR31noO9iDRQmF/BteEI="),
+        (46, "10.1.12.2", "10.1.12.1", 0, 0, "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw=", "1:rYir8gphR31noO9iDRQmF/BteEI="),
     ];
 
     #[test]
     fn spec_baseline_vectors() {
         for &(proto, src, dst, sport, dport, seed0, seed1) in BASELINE {
-            assert_eq!(
-                id(src, sport, dst, dport, proto, 0),
-                seed0,
-                "{proto} {src}:{sport} {dst}:{dport} seed 0"
-            );
-            assert_eq!(
-                id(src, sport, dst, dport, proto, 1),
-                seed1,
-                "{proto} {src}:{sport} {dst}:{dport} seed 1"
-            );
+            assert_eq!(id(src, sport, dst, dport, proto, 0), seed0, "{proto} {src}:{sport} {dst}:{dport} seed 0");
+            assert_eq!(id(src, sport, dst, dport, proto, 1), seed1, "{proto} {src}:{sport} {dst}:{dport} seed 1");
         }
     }
 
     #[test]
     fn portless_protocols_ignore_ports() {
-        assert_eq!(
-            id("10.1.12.1", 1234, "10.1.12.2", 99, 46, 0),
-            "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw="
-        );
+        assert_eq!(id("10.1.12.1", 1234, "10.1.12.2", 99, 46, 0), "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw=");
     }
 
     #[test]

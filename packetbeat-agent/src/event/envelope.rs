@@ -94,7 +94,21 @@ fn push_unique(list: &mut Vec<Value>, v: Value) {
 /// Builds the document of `tx` on connection `conn`.
 #[must_use]
 pub fn build(tx: Transaction, conn: &ConnInfo, agent: &AgentInfo) -> Map<String, Value> {
-    let Transaction { kind, ts, start, end, status, request_bytes, response_bytes, method, query, notes, request, response, fields } = tx;
+    let Transaction {
+        kind,
+        ts,
+        start,
+        end,
+        status,
+        request_bytes,
+        response_bytes,
+        method,
+        query,
+        notes,
+        request,
+        response,
+        fields,
+    } = tx;
     let mut doc = Map::new();
     let mut related: Map<String, Value> = Map::new();
     let mut domain = None;

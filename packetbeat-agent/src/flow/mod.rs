@@ -168,12 +168,8 @@ impl FlowTable {
         let Some(conn) = self.conns.get_mut(&key) else { return };
         conn.last_seen = seg.ts;
         let Connection { info, proto_id, proto, streams, .. } = conn;
-        let mut cx = ParseCtx {
-            ts: seg.ts,
-            conn: info,
-            out: &mut self.out,
-            stats: &mut self.proto_stats[proto_id.index()],
-        };
+        let mut cx =
+            ParseCtx { ts: seg.ts, conn: info, out: &mut self.out, stats: &mut self.proto_stats[proto_id.index()] };
         let [to_server, to_client] = streams;
         let (this, other) = match dir {
             Direction::ToServer => (to_server, to_client),
@@ -184,7 +180,8 @@ impl FlowTable {
             this.on_syn(seg.seq);
         }
         if seg.flags.ack() {
-            let mut sink = Sink { proto: proto.as_mut(), cx: &mut cx, stats: &mut self.stats, limits, dir: dir.reverse() };
+            let mut sink =
+                Sink { proto: proto.as_mut(), cx: &mut cx, stats: &mut self.stats, limits, dir: dir.reverse() };
             other.on_peer_ack(seg.ack, &mut sink);
         }
         let mut sink = Sink { proto: proto.as_mut(), cx: &mut cx, stats: &mut self.stats, limits, dir };
@@ -212,7 +209,12 @@ impl FlowTable {
         }
         let Some(proto) = self.registry.new_state(id) else { return false };
         self.stats.connections += 1;
-        let info = ConnInfo { client_ip: key.client.0, client_port: key.client.1, server_ip: key.server.0, server_port: key.server.1 };
+        let info = ConnInfo {
+            client_ip: key.client.0,
+            client_port: key.client.1,
+            server_ip: key.server.0,
+            server_port: key.server.1,
+        };
         self.conns.insert(key, Connection { info, proto_id: id, proto, streams: Default::default(), last_seen: ts });
         true
     }
@@ -221,10 +223,12 @@ impl FlowTable {
     fn remove(&mut self, key: &ConnKey, publish: &mut dyn Publish) {
         let Some(mut conn) = self.conns.remove(key) else { return };
         let Connection { info, proto_id, proto, streams, .. } = &mut conn;
-        let mut cx = ParseCtx { ts: self.now, conn: info, out: &mut self.out, stats: &mut self.proto_stats[proto_id.index()] };
+        let mut cx =
+            ParseCtx { ts: self.now, conn: info, out: &mut self.out, stats: &mut self.proto_stats[proto_id.index()] };
         for (i, s) in streams.iter_mut().enumerate() {
             let dir = if i == 0 { Direction::ToServer } else { Direction::ToClient };
-            let mut sink = Sink { proto: proto.as_mut(), cx: &mut cx, stats: &mut self.stats, limits: self.limits, dir };
+            let mut sink =
+                Sink { proto: proto.as_mut(), cx: &mut cx, stats: &mut self.stats, limits: self.limits, dir };
             s.flush(&mut sink);
         }
         proto.close(&mut cx);
@@ -257,11 +261,17 @@ impl FlowTable {
     }
 
     fn run_timers(&mut self, publish: &mut dyn Publish) {
-        let idle_before = Timestamp(self.now.0.saturating_sub(u64::try_from(self.idle_timeout.as_nanos()).unwrap_or(u64::MAX)));
+        let idle_before =
+            Timestamp(self.now.0.saturating_sub(u64::try_from(self.idle_timeout.as_nanos()).unwrap_or(u64::MAX)));
         let mut idle = Vec::new();
         for (key, conn) in &mut self.conns {
             let Connection { info, proto_id, proto, last_seen, .. } = conn;
-            let mut cx = ParseCtx { ts: self.now, conn: info, out: &mut self.out, stats: &mut self.proto_stats[proto_id.index()] };
+            let mut cx = ParseCtx {
+                ts: self.now,
+                conn: info,
+                out: &mut self.out,
+                stats: &mut self.proto_stats[proto_id.index()],
+            };
             proto.expire(&mut cx);
             for tx in self.out.drain(..) {
                 publish.publish(tx, info);

@@ -56,7 +56,14 @@ struct Harness {
 
 impl Harness {
     fn new(proto: Recorder) -> Self {
-        Self { stream: Stream::default(), proto, stats: FlowStats::default(), pstats: ProtoStats::default(), out: Vec::new(), limits: LIMITS }
+        Self {
+            stream: Stream::default(),
+            proto,
+            stats: FlowStats::default(),
+            pstats: ProtoStats::default(),
+            out: Vec::new(),
+            limits: LIMITS,
+        }
     }
 
     fn with<R>(&mut self, f: impl FnOnce(&mut Stream, &mut Sink<'_, '_, '_>) -> R) -> R {
@@ -67,7 +74,13 @@ impl Harness {
             server_port: 2,
         };
         let mut cx = ParseCtx { ts: Timestamp(0), conn: &conn, out: &mut self.out, stats: &mut self.pstats };
-        let mut sink = Sink { proto: &mut self.proto, cx: &mut cx, stats: &mut self.stats, limits: self.limits, dir: Direction::ToServer };
+        let mut sink = Sink {
+            proto: &mut self.proto,
+            cx: &mut cx,
+            stats: &mut self.stats,
+            limits: self.limits,
+            dir: Direction::ToServer,
+        };
         f(&mut self.stream, &mut sink)
     }
 
@@ -76,7 +89,12 @@ impl Harness {
     }
 
     fn data(&self) -> Vec<u8> {
-        self.proto.events.iter().filter_map(|e| if let Ev::Data(d) = e { Some(d.clone()) } else { None }).flatten().collect()
+        self.proto
+            .events
+            .iter()
+            .filter_map(|e| if let Ev::Data(d) = e { Some(d.clone()) } else { None })
+            .flatten()
+            .collect()
     }
 }
 

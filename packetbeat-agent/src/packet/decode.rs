@@ -16,9 +16,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::err::{ipv4, ipv6, tcp};
-use etherparse::{
-    Ethernet2HeaderSlice, Ipv4HeaderSlice, Ipv6HeaderSlice, SingleVlanHeaderSlice, TcpHeaderSlice,
-};
+use etherparse::{Ethernet2HeaderSlice, Ipv4HeaderSlice, Ipv6HeaderSlice, SingleVlanHeaderSlice, TcpHeaderSlice};
 
 use super::{DecodeError, LinkType, TcpFlags, TcpSegment};
 use crate::time::Timestamp;
@@ -92,18 +90,12 @@ fn ethernet<'a>(frame: &'a [u8], l2: &mut L2) -> Result<Net<'a>, DecodeError> {
     let eth = Ethernet2HeaderSlice::from_slice(frame).map_err(|_| DecodeError::Truncated)?;
     l2.dst_mac = eth.destination();
     l2.src_mac = eth.source();
-    let rest = frame
-        .get(eth.slice().len()..)
-        .ok_or(DecodeError::Truncated)?;
+    let rest = frame.get(eth.slice().len()..).ok_or(DecodeError::Truncated)?;
     ether_payload(eth.ether_type().0, rest, l2)
 }
 
 /// Dispatches on an Ethernet type, peeling VLAN tags first; the outermost tag's id goes into `vlan`.
-fn ether_payload<'a>(
-    mut ether_type: u16,
-    mut rest: &'a [u8],
-    l2: &mut L2,
-) -> Result<Net<'a>, DecodeError> {
+fn ether_payload<'a>(mut ether_type: u16, mut rest: &'a [u8], l2: &mut L2) -> Result<Net<'a>, DecodeError> {
     let mut tags = 0;
     while ETHERTYPE_VLAN.contains(&ether_type) {
         tags += 1;
@@ -115,9 +107,7 @@ fn ether_payload<'a>(
             l2.vlan = Some(tag.vlan_identifier().value());
         }
         ether_type = tag.ether_type().0;
-        rest = rest
-            .get(tag.slice().len()..)
-            .ok_or(DecodeError::Truncated)?;
+        rest = rest.get(tag.slice().len()..).ok_or(DecodeError::Truncated)?;
     }
     match ether_type {
         ETHERTYPE_IPV4 => Ok(Net::V4(rest)),
@@ -129,9 +119,7 @@ fn ether_payload<'a>(
 /// `DLT_NULL` (host byte order of the capturing machine, so either order is accepted) and `DLT_LOOP`
 /// (network byte order).
 fn bsd_loopback(frame: &[u8], network_order: bool) -> Result<Net<'_>, DecodeError> {
-    let (family, rest) = frame
-        .split_first_chunk::<4>()
-        .ok_or(DecodeError::Truncated)?;
+    let (family, rest) = frame.split_first_chunk::<4>().ok_or(DecodeError::Truncated)?;
     let be = u32::from_be_bytes(*family);
     let family = if network_order {
         be
@@ -164,9 +152,7 @@ fn raw_ip(frame: &[u8]) -> Result<Net<'_>, DecodeError> {
 
 /// Linux cooked v1: packet type (2), ARPHRD (2), address length (2), address (8), protocol (2).
 fn linux_sll<'a>(frame: &'a [u8], l2: &mut L2) -> Result<Net<'a>, DecodeError> {
-    let (hdr, rest) = frame
-        .split_first_chunk::<LINUX_SLL_LEN>()
-        .ok_or(DecodeError::Truncated)?;
+    let (hdr, rest) = frame.split_first_chunk::<LINUX_SLL_LEN>().ok_or(DecodeError::Truncated)?;
     let addr_len = u16::from_be_bytes([hdr[4], hdr[5]]);
     if addr_len == 6 {
         l2.src_mac.copy_from_slice(&hdr[6..12]);
@@ -177,9 +163,7 @@ fn linux_sll<'a>(frame: &'a [u8], l2: &mut L2) -> Result<Net<'a>, DecodeError> {
 /// Linux cooked v2: protocol (2), reserved (2), ifindex (4), ARPHRD (2), packet type (1), address
 /// length (1), address (8).
 fn linux_sll2<'a>(frame: &'a [u8], l2: &mut L2) -> Result<Net<'a>, DecodeError> {
-    let (hdr, rest) = frame
-        .split_first_chunk::<LINUX_SLL2_LEN>()
-        .ok_or(DecodeError::Truncated)?;
+    let (hdr, rest) = frame.split_first_chunk::<LINUX_SLL2_LEN>().ok_or(DecodeError::Truncated)?;
     if hdr[11] == 6 {
         l2.src_mac.copy_from_slice(&hdr[12..18]);
     }
@@ -207,10 +191,7 @@ fn ipv4(bytes: &[u8]) -> Result<(IpAddr, IpAddr, L4<'_>), DecodeError> {
     }
     let end = total_len.min(bytes.len());
     let captured = bytes.get(header_len..end).ok_or(DecodeError::Truncated)?;
-    let l4 = L4 {
-        captured,
-        wire_len: total_len - header_len,
-    };
+    let l4 = L4 { captured, wire_len: total_len - header_len };
     let src = IpAddr::V4(Ipv4Addr::from(ip.source()));
     let dst = IpAddr::V4(Ipv4Addr::from(ip.destination()));
     Ok((src, dst, l4))
@@ -229,13 +210,7 @@ fn ipv6(bytes: &[u8]) -> Result<(IpAddr, IpAddr, L4<'_>), DecodeError> {
     };
     let end = header_len.saturating_add(wire_len).min(bytes.len());
     let payload = bytes.get(header_len..end).ok_or(DecodeError::Truncated)?;
-    let l4 = skip_ipv6_extensions(
-        ip.next_header().0,
-        L4 {
-            captured: payload,
-            wire_len,
-        },
-    )?;
+    let l4 = skip_ipv6_extensions(ip.next_header().0, L4 { captured: payload, wire_len })?;
     let src = IpAddr::V6(Ipv6Addr::from(ip.source()));
     let dst = IpAddr::V6(Ipv6Addr::from(ip.destination()));
     Ok((src, dst, l4))
@@ -264,11 +239,7 @@ fn skip_ipv6_extensions(mut next: u8, mut l4: L4<'_>) -> Result<L4<'_>, DecodeEr
                 let offset_and_more = u16::from_be_bytes([frag[2], frag[3]]);
                 if offset_and_more & 0xFFF9 != 0 {
                     // Offset bits (0xFFF8) or M (0x0001) set: a real fragment.
-                    return Err(if frag[0] == IPPROTO_TCP {
-                        DecodeError::Fragment
-                    } else {
-                        DecodeError::NotTcp
-                    });
+                    return Err(if frag[0] == IPPROTO_TCP { DecodeError::Fragment } else { DecodeError::NotTcp });
                 }
                 8
             }
@@ -277,19 +248,14 @@ fn skip_ipv6_extensions(mut next: u8, mut l4: L4<'_>) -> Result<L4<'_>, DecodeEr
         };
         let header: &[u8] = need_slice(&l4, len)?;
         next = header[0];
-        l4 = L4 {
-            captured: l4.captured.get(len..).ok_or(DecodeError::Truncated)?,
-            wire_len: l4.wire_len - len,
-        };
+        l4 = L4 { captured: l4.captured.get(len..).ok_or(DecodeError::Truncated)?, wire_len: l4.wire_len - len };
     }
     Err(DecodeError::Malformed)
 }
 
 /// The first `N` bytes of `l4`, distinguishing a short capture from a lying length field.
 fn need<'a, const N: usize>(l4: &L4<'a>) -> Result<&'a [u8; N], DecodeError> {
-    need_slice(l4, N)?
-        .first_chunk::<N>()
-        .ok_or(DecodeError::Truncated)
+    need_slice(l4, N)?.first_chunk::<N>().ok_or(DecodeError::Truncated)
 }
 
 fn need_slice<'a>(l4: &L4<'a>, n: usize) -> Result<&'a [u8], DecodeError> {
@@ -312,14 +278,8 @@ fn tcp_segment<'a>(
         _ => DecodeError::Malformed,
     })?;
     let header = tcp.slice();
-    let payload = l4
-        .captured
-        .get(header.len()..)
-        .ok_or(DecodeError::Truncated)?;
-    let wire_payload_len = l4
-        .wire_len
-        .checked_sub(header.len())
-        .ok_or(DecodeError::Malformed)?;
+    let payload = l4.captured.get(header.len()..).ok_or(DecodeError::Truncated)?;
+    let wire_payload_len = l4.wire_len.checked_sub(header.len()).ok_or(DecodeError::Malformed)?;
     Ok(TcpSegment {
         ts,
         src_mac: l2.src_mac,
@@ -472,10 +432,7 @@ mod tests {
         }
         frame.extend_from_slice(&[0x81, 0x00]);
         frame.extend_from_slice(&ip_v4(PAYLOAD));
-        assert_eq!(
-            decode(LinkType::Ethernet, &frame, TS).unwrap_err(),
-            DecodeError::Malformed
-        );
+        assert_eq!(decode(LinkType::Ethernet, &frame, TS).unwrap_err(), DecodeError::Malformed);
     }
 
     #[test]
@@ -501,9 +458,7 @@ mod tests {
         assert_eq!(seg.payload, PAYLOAD);
 
         // A VLAN tag the kernel did not strip, inside a cooked header.
-        let mut tagged = vec![
-            0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x81, 0x00, 0x00, 0x07, 0x08, 0x00,
-        ];
+        let mut tagged = vec![0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x81, 0x00, 0x00, 0x07, 0x08, 0x00];
         tagged.extend_from_slice(&ip);
         let seg = decode_ok(LinkType::LinuxSll, &tagged);
         assert_eq!(seg.vlan, Some(7));
@@ -525,23 +480,13 @@ mod tests {
         ];
         for (link, family, ip) in cases {
             let frame = [&family[..], ip].concat();
-            assert_eq!(
-                decode_ok(link, &frame).payload,
-                PAYLOAD,
-                "{link:?} {family:?}"
-            );
+            assert_eq!(decode_ok(link, &frame).payload, PAYLOAD, "{link:?} {family:?}");
         }
         let unknown = [&7_u32.to_le_bytes()[..], &v4].concat();
-        assert_eq!(
-            decode(LinkType::Null, &unknown, TS).unwrap_err(),
-            DecodeError::NotTcp
-        );
+        assert_eq!(decode(LinkType::Null, &unknown, TS).unwrap_err(), DecodeError::NotTcp);
         // Loop is always network order: a little-endian 2 is not AF_INET.
         let wrong = [&2_u32.to_le_bytes()[..], &v4].concat();
-        assert_eq!(
-            decode(LinkType::Loop, &wrong, TS).unwrap_err(),
-            DecodeError::NotTcp
-        );
+        assert_eq!(decode(LinkType::Loop, &wrong, TS).unwrap_err(), DecodeError::NotTcp);
     }
 
     #[test]
@@ -552,18 +497,9 @@ mod tests {
         assert!(decode_ok(LinkType::Raw, &v6).src_ip.is_ipv6());
         assert!(decode_ok(LinkType::Ipv4, &v4).src_ip.is_ipv4());
         assert!(decode_ok(LinkType::Ipv6, &v6).src_ip.is_ipv6());
-        assert_eq!(
-            decode(LinkType::Raw, &[0x50; 40], TS).unwrap_err(),
-            DecodeError::Malformed
-        );
-        assert_eq!(
-            decode(LinkType::Ipv4, &v6, TS).unwrap_err(),
-            DecodeError::Malformed
-        );
-        assert_eq!(
-            decode(LinkType::Ipv6, &v4, TS).unwrap_err(),
-            DecodeError::Malformed
-        );
+        assert_eq!(decode(LinkType::Raw, &[0x50; 40], TS).unwrap_err(), DecodeError::Malformed);
+        assert_eq!(decode(LinkType::Ipv4, &v6, TS).unwrap_err(), DecodeError::Malformed);
+        assert_eq!(decode(LinkType::Ipv6, &v4, TS).unwrap_err(), DecodeError::Malformed);
     }
 
     #[test]
@@ -595,45 +531,27 @@ mod tests {
             decode(LinkType::Ipv6, &ip_v6_with_exts(44, &later, PAYLOAD), TS).unwrap_err(),
             DecodeError::Fragment
         );
-        assert_eq!(
-            decode(LinkType::Ipv6, &ip_v6_with_exts(44, &udp, PAYLOAD), TS).unwrap_err(),
-            DecodeError::NotTcp
-        );
-        assert_eq!(
-            decode_ok(LinkType::Ipv6, &ip_v6_with_exts(44, &atomic, PAYLOAD)).payload,
-            PAYLOAD
-        );
+        assert_eq!(decode(LinkType::Ipv6, &ip_v6_with_exts(44, &udp, PAYLOAD), TS).unwrap_err(), DecodeError::NotTcp);
+        assert_eq!(decode_ok(LinkType::Ipv6, &ip_v6_with_exts(44, &atomic, PAYLOAD)).payload, PAYLOAD);
     }
 
     #[test]
     fn ipv6_extension_past_payload_length_is_malformed() {
         let mut pkt = ip_v6_with_exts(0, &[6, 0, 1, 4, 0, 0, 0, 0], b"");
         pkt[4..6].copy_from_slice(&4_u16.to_be_bytes());
-        assert_eq!(
-            decode(LinkType::Ipv6, &pkt, TS).unwrap_err(),
-            DecodeError::Malformed
-        );
+        assert_eq!(decode(LinkType::Ipv6, &pkt, TS).unwrap_err(), DecodeError::Malformed);
         // No next header / ESP.
-        assert_eq!(
-            decode(LinkType::Ipv6, &ip_v6_with_exts(59, &[], b""), TS).unwrap_err(),
-            DecodeError::NotTcp
-        );
+        assert_eq!(decode(LinkType::Ipv6, &ip_v6_with_exts(59, &[], b""), TS).unwrap_err(), DecodeError::NotTcp);
     }
 
     #[test]
     fn ipv4_fragments() {
         let mut mf = ip_v4(PAYLOAD);
         mf[6] = 0x20; // MF, offset 0
-        assert_eq!(
-            decode(LinkType::Ipv4, &mf, TS).unwrap_err(),
-            DecodeError::Fragment
-        );
+        assert_eq!(decode(LinkType::Ipv4, &mf, TS).unwrap_err(), DecodeError::Fragment);
         let mut later = ip_v4(PAYLOAD);
         later[7] = 0x03; // offset 24 bytes
-        assert_eq!(
-            decode(LinkType::Ipv4, &later, TS).unwrap_err(),
-            DecodeError::Fragment
-        );
+        assert_eq!(decode(LinkType::Ipv4, &later, TS).unwrap_err(), DecodeError::Fragment);
         let mut df = ip_v4(PAYLOAD);
         df[6] = 0x40;
         assert_eq!(decode_ok(LinkType::Ipv4, &df).payload, PAYLOAD);
@@ -647,56 +565,35 @@ mod tests {
             .udp(53, 53)
             .write(&mut udp, b"x")
             .unwrap();
-        assert_eq!(
-            decode(LinkType::Ethernet, &udp, TS).unwrap_err(),
-            DecodeError::NotTcp
-        );
+        assert_eq!(decode(LinkType::Ethernet, &udp, TS).unwrap_err(), DecodeError::NotTcp);
         let mut arp = eth_v4(b"");
         arp[12..14].copy_from_slice(&0x0806_u16.to_be_bytes());
-        assert_eq!(
-            decode(LinkType::Ethernet, &arp, TS).unwrap_err(),
-            DecodeError::NotTcp
-        );
+        assert_eq!(decode(LinkType::Ethernet, &arp, TS).unwrap_err(), DecodeError::NotTcp);
     }
 
     #[test]
     fn contradictory_lengths_are_malformed() {
         let mut short_total = ip_v4(PAYLOAD);
         short_total[2..4].copy_from_slice(&19_u16.to_be_bytes());
-        assert_eq!(
-            decode(LinkType::Ipv4, &short_total, TS).unwrap_err(),
-            DecodeError::Malformed
-        );
+        assert_eq!(decode(LinkType::Ipv4, &short_total, TS).unwrap_err(), DecodeError::Malformed);
 
         let mut bad_ihl = ip_v4(PAYLOAD);
         bad_ihl[0] = 0x44;
-        assert_eq!(
-            decode(LinkType::Ipv4, &bad_ihl, TS).unwrap_err(),
-            DecodeError::Malformed
-        );
+        assert_eq!(decode(LinkType::Ipv4, &bad_ihl, TS).unwrap_err(), DecodeError::Malformed);
 
         let mut bad_offset = ip_v4(PAYLOAD);
         bad_offset[20 + 12] = 0x40; // data offset 4 words
-        assert_eq!(
-            decode(LinkType::Ipv4, &bad_offset, TS).unwrap_err(),
-            DecodeError::Malformed
-        );
+        assert_eq!(decode(LinkType::Ipv4, &bad_offset, TS).unwrap_err(), DecodeError::Malformed);
 
         // TCP header claims 60 bytes but IP says the segment is 38.
         let mut long_tcp = ip_v4(PAYLOAD);
         long_tcp[20 + 12] = 0xF0;
-        assert_eq!(
-            decode(LinkType::Ipv4, &long_tcp, TS).unwrap_err(),
-            DecodeError::Malformed
-        );
+        assert_eq!(decode(LinkType::Ipv4, &long_tcp, TS).unwrap_err(), DecodeError::Malformed);
 
         // IP total length shorter than IP + TCP headers.
         let mut tiny = ip_v4(PAYLOAD);
         tiny[2..4].copy_from_slice(&30_u16.to_be_bytes());
-        assert_eq!(
-            decode(LinkType::Ipv4, &tiny, TS).unwrap_err(),
-            DecodeError::Malformed
-        );
+        assert_eq!(decode(LinkType::Ipv4, &tiny, TS).unwrap_err(), DecodeError::Malformed);
     }
 
     #[test]
@@ -727,9 +624,7 @@ mod tests {
         let hbh = [6, 0, 1, 4, 0, 0, 0, 0];
         let mut sll = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x00];
         sll.extend_from_slice(&v4);
-        let mut sll2 = vec![
-            0x86, 0xDD, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0,
-        ];
+        let mut sll2 = vec![0x86, 0xDD, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
         sll2.extend_from_slice(&v6);
         let frames: Vec<(LinkType, Vec<u8>)> = vec![
             (LinkType::Ethernet, eth_v4(PAYLOAD)),
@@ -747,11 +642,7 @@ mod tests {
             for cut in 0..=frame.len() {
                 let got = decode(*link, &frame[..cut], TS);
                 if cut < headers {
-                    assert_eq!(
-                        got.unwrap_err(),
-                        DecodeError::Truncated,
-                        "{link:?} cut at {cut}"
-                    );
+                    assert_eq!(got.unwrap_err(), DecodeError::Truncated, "{link:?} cut at {cut}");
                 } else {
                     let seg = got.unwrap_or_else(|e| panic!("{link:?} cut at {cut}: {e}"));
                     assert_eq!(seg.payload, &PAYLOAD[..cut - headers]);
@@ -769,13 +660,8 @@ mod tests {
             for value in [0x00, 0x01, 0x45, 0x4F, 0x60, 0x7F, 0x80, 0xF0, 0xFF] {
                 let mut f = frame.clone();
                 f[i] = value;
-                for link in [
-                    LinkType::Ethernet,
-                    LinkType::Raw,
-                    LinkType::Null,
-                    LinkType::LinuxSll,
-                    LinkType::LinuxSll2,
-                ] {
+                for link in [LinkType::Ethernet, LinkType::Raw, LinkType::Null, LinkType::LinuxSll, LinkType::LinuxSll2]
+                {
                     let _ = decode(link, &f, TS);
                 }
             }

@@ -35,22 +35,15 @@ const fn mix(mut x: u64) -> u64 {
 /// Use the high bits to pick a worker (`(hash as u128 * n as u128 >> 64) as usize`) or `hash % n`;
 /// all bits are well mixed.
 #[must_use]
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "splitting a u128 into its two u64 halves"
-)]
+#[expect(clippy::cast_possible_truncation, reason = "splitting a u128 into its two u64 halves")]
 pub fn flow_hash(a: (IpAddr, u16), b: (IpAddr, u16)) -> u64 {
     let ka = endpoint_key(a.0, a.1);
     let kb = endpoint_key(b.0, b.1);
     let (lo, hi) = if ka <= kb { (ka, kb) } else { (kb, ka) };
     let mut h = 0x9E37_79B9_7F4A_7C15_u64;
-    for word in [
-        lo.0 as u64,
-        (lo.0 >> 64) as u64,
-        hi.0 as u64,
-        (hi.0 >> 64) as u64,
-        (u64::from(lo.1) << 16) | u64::from(hi.1),
-    ] {
+    for word in
+        [lo.0 as u64, (lo.0 >> 64) as u64, hi.0 as u64, (hi.0 >> 64) as u64, (u64::from(lo.1) << 16) | u64::from(hi.1)]
+    {
         h = mix(h ^ word);
     }
     h
@@ -85,24 +78,12 @@ mod tests {
     #[test]
     fn distinguishes_ports_addresses_and_families() {
         let base = flow_hash((v4("10.0.0.1"), 40_000), (v4("10.0.0.2"), 80));
-        assert_ne!(
-            base,
-            flow_hash((v4("10.0.0.1"), 40_001), (v4("10.0.0.2"), 80))
-        );
-        assert_ne!(
-            base,
-            flow_hash((v4("10.0.0.3"), 40_000), (v4("10.0.0.2"), 80))
-        );
+        assert_ne!(base, flow_hash((v4("10.0.0.1"), 40_001), (v4("10.0.0.2"), 80)));
+        assert_ne!(base, flow_hash((v4("10.0.0.3"), 40_000), (v4("10.0.0.2"), 80)));
         // Swapping which side has which port is a different connection.
-        assert_ne!(
-            base,
-            flow_hash((v4("10.0.0.1"), 80), (v4("10.0.0.2"), 40_000))
-        );
+        assert_ne!(base, flow_hash((v4("10.0.0.1"), 80), (v4("10.0.0.2"), 40_000)));
         let mapped = |s: &str| IpAddr::V6(s.parse::<Ipv4Addr>().unwrap().to_ipv6_mapped());
-        assert_ne!(
-            base,
-            flow_hash((mapped("10.0.0.1"), 40_000), (mapped("10.0.0.2"), 80))
-        );
+        assert_ne!(base, flow_hash((mapped("10.0.0.1"), 40_000), (mapped("10.0.0.2"), 80)));
     }
 
     #[test]

@@ -75,8 +75,7 @@ fn skip_ws(data: &[u8]) -> &[u8] {
 }
 
 fn starts_with_ci(data: &[u8], prefix: &[u8]) -> bool {
-    data.get(..prefix.len())
-        .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    data.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix))
 }
 
 const HTML_TAGS: &[&[u8]] = &[
@@ -103,73 +102,32 @@ const HTML_TAGS: &[&[u8]] = &[
 fn html(text: &[u8]) -> Option<&'static str> {
     HTML_TAGS
         .iter()
-        .any(|tag| {
-            starts_with_ci(text, tag) && text.get(tag.len()).is_some_and(|&b| is_tag_terminator(b))
-        })
+        .any(|tag| starts_with_ci(text, tag) && text.get(tag.len()).is_some_and(|&b| is_tag_terminator(b)))
         .then_some("text/html; charset=utf-8")
 }
 
 /// Signatures checked before the masked ones, in Go's table order.
-const EXACT: &[(&[u8], &str)] = &[
-    (b"%PDF-", "application/pdf"),
-    (b"%!PS-Adobe-", "application/postscript"),
-];
+const EXACT: &[(&[u8], &str)] = &[(b"%PDF-", "application/pdf"), (b"%!PS-Adobe-", "application/postscript")];
 
 /// `(pattern, mask, type)`: `data[i] & mask[i] == pattern[i]` for every `i`.
 const MASKED: &[(&[u8], &[u8], &str)] = &[
-    (
-        b"\xFE\xFF\x00\x00",
-        b"\xFF\xFF\x00\x00",
-        "text/plain; charset=utf-16be",
-    ),
-    (
-        b"\xFF\xFE\x00\x00",
-        b"\xFF\xFF\x00\x00",
-        "text/plain; charset=utf-16le",
-    ),
-    (
-        b"\xEF\xBB\xBF\x00",
-        b"\xFF\xFF\xFF\x00",
-        "text/plain; charset=utf-8",
-    ),
+    (b"\xFE\xFF\x00\x00", b"\xFF\xFF\x00\x00", "text/plain; charset=utf-16be"),
+    (b"\xFF\xFE\x00\x00", b"\xFF\xFF\x00\x00", "text/plain; charset=utf-16le"),
+    (b"\xEF\xBB\xBF\x00", b"\xFF\xFF\xFF\x00", "text/plain; charset=utf-8"),
     (b"\x00\x00\x01\x00", b"\xFF\xFF\xFF\xFF", "image/x-icon"),
     (b"\x00\x00\x02\x00", b"\xFF\xFF\xFF\xFF", "image/x-icon"),
     (b"BM", b"\xFF\xFF", "image/bmp"),
     (b"GIF87a", b"\xFF\xFF\xFF\xFF\xFF\xFF", "image/gif"),
     (b"GIF89a", b"\xFF\xFF\xFF\xFF\xFF\xFF", "image/gif"),
-    (
-        b"RIFF\x00\x00\x00\x00WEBPVP",
-        b"\xFF\xFF\xFF\xFF\x00\x00\x00\x00\xFF\xFF\xFF\xFF\xFF\xFF",
-        "image/webp",
-    ),
-    (
-        b"\x89PNG\x0D\x0A\x1A\x0A",
-        b"\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF",
-        "image/png",
-    ),
+    (b"RIFF\x00\x00\x00\x00WEBPVP", b"\xFF\xFF\xFF\xFF\x00\x00\x00\x00\xFF\xFF\xFF\xFF\xFF\xFF", "image/webp"),
+    (b"\x89PNG\x0D\x0A\x1A\x0A", b"\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF", "image/png"),
     (b"\xFF\xD8\xFF", b"\xFF\xFF\xFF", "image/jpeg"),
-    (
-        b"FORM\x00\x00\x00\x00AIFF",
-        b"\xFF\xFF\xFF\xFF\x00\x00\x00\x00\xFF\xFF\xFF\xFF",
-        "audio/aiff",
-    ),
+    (b"FORM\x00\x00\x00\x00AIFF", b"\xFF\xFF\xFF\xFF\x00\x00\x00\x00\xFF\xFF\xFF\xFF", "audio/aiff"),
     (b"ID3", b"\xFF\xFF\xFF", "audio/mpeg"),
     (b"OggS\x00", b"\xFF\xFF\xFF\xFF\xFF", "application/ogg"),
-    (
-        b"MThd\x00\x00\x00\x06",
-        b"\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF",
-        "audio/midi",
-    ),
-    (
-        b"RIFF\x00\x00\x00\x00AVI ",
-        b"\xFF\xFF\xFF\xFF\x00\x00\x00\x00\xFF\xFF\xFF\xFF",
-        "video/avi",
-    ),
-    (
-        b"RIFF\x00\x00\x00\x00WAVE",
-        b"\xFF\xFF\xFF\xFF\x00\x00\x00\x00\xFF\xFF\xFF\xFF",
-        "audio/wave",
-    ),
+    (b"MThd\x00\x00\x00\x06", b"\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF", "audio/midi"),
+    (b"RIFF\x00\x00\x00\x00AVI ", b"\xFF\xFF\xFF\xFF\x00\x00\x00\x00\xFF\xFF\xFF\xFF", "video/avi"),
+    (b"RIFF\x00\x00\x00\x00WAVE", b"\xFF\xFF\xFF\xFF\x00\x00\x00\x00\xFF\xFF\xFF\xFF", "audio/wave"),
 ];
 
 /// Signatures after WebM and EOT, in Go's table order.
@@ -187,20 +145,12 @@ const FONTS_AND_ARCHIVES: &[(&[u8], &str)] = &[
 ];
 
 fn masked_match(data: &[u8], pattern: &[u8], mask: &[u8]) -> bool {
-    data.len() >= pattern.len()
-        && pattern
-            .iter()
-            .zip(mask)
-            .zip(data)
-            .all(|((&p, &m), &d)| d & m == p)
+    data.len() >= pattern.len() && pattern.iter().zip(mask).zip(data).all(|((&p, &m), &d)| d & m == p)
 }
 
 /// Go's `mp4Sig`: an `ftyp` box whose major or compatible brands include `mp4`.
 fn is_mp4(data: &[u8]) -> bool {
-    let Some(size) = data
-        .get(..4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    else {
+    let Some(size) = data.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])) else {
         return false;
     };
     let Ok(size) = usize::try_from(size) else {
@@ -209,10 +159,7 @@ fn is_mp4(data: &[u8]) -> bool {
     if data.len() < size || size % 4 != 0 || data.get(4..8) != Some(b"ftyp") {
         return false;
     }
-    (8..size)
-        .step_by(4)
-        .filter(|&st| st != 12)
-        .any(|st| data.get(st..st + 3) == Some(b"mp4"))
+    (8..size).step_by(4).filter(|&st| st != 12).any(|st| data.get(st..st + 3) == Some(b"mp4"))
 }
 
 #[cfg(test)]
@@ -221,71 +168,32 @@ mod tests {
 
     #[test]
     fn text_and_markup() {
-        assert_eq!(
-            detect_mime_type(b"user=monica&pass=secret"),
-            Some("text/plain; charset=utf-8")
-        );
+        assert_eq!(detect_mime_type(b"user=monica&pass=secret"), Some("text/plain; charset=utf-8"));
         assert_eq!(
             detect_mime_type(b"\n  <!DOCTYPE html>\n<html><body>x</body></html>"),
             Some("text/html; charset=utf-8")
         );
-        assert_eq!(
-            detect_mime_type(b"<html>"),
-            Some("text/html; charset=utf-8")
-        );
-        assert_eq!(
-            detect_mime_type(b"<p class=x>"),
-            Some("text/html; charset=utf-8")
-        );
-        assert_eq!(
-            detect_mime_type(b"<pre>"),
-            Some("text/plain; charset=utf-8")
-        );
-        assert_eq!(
-            detect_mime_type(b"<?xml version=\"1.0\"?><a/>"),
-            Some("text/xml; charset=utf-8")
-        );
-        assert_eq!(
-            detect_mime_type(b"<?XML version=\"1.0\"?>"),
-            Some("text/plain; charset=utf-8")
-        );
-        assert_eq!(
-            detect_mime_type(b"{\"a\": 1}"),
-            Some("text/plain; charset=utf-8")
-        );
-        assert_eq!(
-            detect_mime_type(b"\xEF\xBB\xBFhi"),
-            Some("text/plain; charset=utf-8")
-        );
-        assert_eq!(
-            detect_mime_type(b"\xFF\xFEh\x00"),
-            Some("text/plain; charset=utf-16le")
-        );
+        assert_eq!(detect_mime_type(b"<html>"), Some("text/html; charset=utf-8"));
+        assert_eq!(detect_mime_type(b"<p class=x>"), Some("text/html; charset=utf-8"));
+        assert_eq!(detect_mime_type(b"<pre>"), Some("text/plain; charset=utf-8"));
+        assert_eq!(detect_mime_type(b"<?xml version=\"1.0\"?><a/>"), Some("text/xml; charset=utf-8"));
+        assert_eq!(detect_mime_type(b"<?XML version=\"1.0\"?>"), Some("text/plain; charset=utf-8"));
+        assert_eq!(detect_mime_type(b"{\"a\": 1}"), Some("text/plain; charset=utf-8"));
+        assert_eq!(detect_mime_type(b"\xEF\xBB\xBFhi"), Some("text/plain; charset=utf-8"));
+        assert_eq!(detect_mime_type(b"\xFF\xFEh\x00"), Some("text/plain; charset=utf-16le"));
         assert_eq!(detect_mime_type(b""), None);
     }
 
     #[test]
     fn binary_formats() {
         assert_eq!(detect_mime_type(b"%PDF-1.4"), Some("application/pdf"));
-        assert_eq!(
-            detect_mime_type(b"\x89PNG\r\n\x1a\n...."),
-            Some("image/png")
-        );
+        assert_eq!(detect_mime_type(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
         assert_eq!(detect_mime_type(b"GIF89a.."), Some("image/gif"));
         assert_eq!(detect_mime_type(b"\xFF\xD8\xFF\xE0"), Some("image/jpeg"));
-        assert_eq!(
-            detect_mime_type(b"RIFF\x10\x00\x00\x00WEBPVP8 "),
-            Some("image/webp")
-        );
-        assert_eq!(
-            detect_mime_type(b"\x1F\x8B\x08\x00"),
-            Some("application/x-gzip")
-        );
+        assert_eq!(detect_mime_type(b"RIFF\x10\x00\x00\x00WEBPVP8 "), Some("image/webp"));
+        assert_eq!(detect_mime_type(b"\x1F\x8B\x08\x00"), Some("application/x-gzip"));
         assert_eq!(detect_mime_type(b"PK\x03\x04rest"), Some("application/zip"));
-        assert_eq!(
-            detect_mime_type(b"\x00\x01\x02\x03"),
-            Some("application/octet-stream")
-        );
+        assert_eq!(detect_mime_type(b"\x00\x01\x02\x03"), Some("application/octet-stream"));
         let mp4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom";
         assert_eq!(detect_mime_type(mp4), Some("video/mp4"));
     }

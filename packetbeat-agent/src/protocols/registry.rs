@@ -63,10 +63,8 @@ const DEFAULT_PROTOCOLS: &str = "
 ";
 
 /// Protocol types Packetbeat has that this agent does not decode (yet): accepted with a warning.
-const KNOWN_UNDECODED: &[&str] = &[
-    "dns", "icmp", "amqp", "cassandra", "memcache", "mongodb", "nfs", "sip",
-    "thrift", "tls", "dhcpv4",
-];
+const KNOWN_UNDECODED: &[&str] =
+    &["dns", "icmp", "amqp", "cassandra", "memcache", "mongodb", "nfs", "sip", "thrift", "tls", "dhcpv4"];
 
 /// The configured protocols and which server port belongs to which.
 pub struct Registry {
@@ -100,7 +98,14 @@ impl Registry {
                 &defaults
             }
         };
-        let mut reg = Self { http: None, redis: None, pgsql: None, mysql: None, port_map: vec![0u8; 65_536].into_boxed_slice(), ports: Vec::new() };
+        let mut reg = Self {
+            http: None,
+            redis: None,
+            pgsql: None,
+            mysql: None,
+            port_map: vec![0u8; 65_536].into_boxed_slice(),
+            ports: Vec::new(),
+        };
         let mut warnings = Vec::new();
         for (i, entry) in list.iter().enumerate() {
             let key = format!("packetbeat.protocols.{i}");
@@ -137,7 +142,8 @@ impl Registry {
                     reg.mysql = Some(Arc::new(cfg));
                 }
                 k if KNOWN_UNDECODED.contains(&k) => {
-                    warnings.push(format!("{key}: protocol `{k}` is not decoded by this version; its ports are ignored"));
+                    warnings
+                        .push(format!("{key}: protocol `{k}` is not decoded by this version; its ports are ignored"));
                 }
                 k => return Err(invalid(&format!("{key}.type"), &format!("unknown protocol {k:?}"))),
             }
@@ -186,10 +192,18 @@ impl Registry {
     #[must_use]
     pub fn new_state(&self, id: ProtocolId) -> Option<Box<dyn ProtocolState>> {
         match id {
-            ProtocolId::Http => self.http.as_ref().map(|c| Box::new(HttpState::new(Arc::clone(c))) as Box<dyn ProtocolState>),
-            ProtocolId::Redis => self.redis.as_ref().map(|c| Box::new(RedisState::new(Arc::clone(c))) as Box<dyn ProtocolState>),
-            ProtocolId::Pgsql => self.pgsql.as_ref().map(|c| Box::new(PgsqlState::new(Arc::clone(c))) as Box<dyn ProtocolState>),
-            ProtocolId::Mysql => self.mysql.as_ref().map(|c| Box::new(MysqlState::new(Arc::clone(c))) as Box<dyn ProtocolState>),
+            ProtocolId::Http => {
+                self.http.as_ref().map(|c| Box::new(HttpState::new(Arc::clone(c))) as Box<dyn ProtocolState>)
+            }
+            ProtocolId::Redis => {
+                self.redis.as_ref().map(|c| Box::new(RedisState::new(Arc::clone(c))) as Box<dyn ProtocolState>)
+            }
+            ProtocolId::Pgsql => {
+                self.pgsql.as_ref().map(|c| Box::new(PgsqlState::new(Arc::clone(c))) as Box<dyn ProtocolState>)
+            }
+            ProtocolId::Mysql => {
+                self.mysql.as_ref().map(|c| Box::new(MysqlState::new(Arc::clone(c))) as Box<dyn ProtocolState>)
+            }
         }
     }
 

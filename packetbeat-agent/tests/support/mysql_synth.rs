@@ -25,31 +25,17 @@ struct Writer {
 type Endpoint = ([u8; 4], u16);
 
 impl Writer {
-    fn frame(
-        &mut self,
-        src: Endpoint,
-        dst: Endpoint,
-        seq: u32,
-        ack: u32,
-        flags: u8,
-        payload: &[u8],
-    ) {
+    fn frame(&mut self, src: Endpoint, dst: Endpoint, seq: u32, ack: u32, flags: u8, payload: &[u8]) {
         let len = 54 + payload.len();
         self.ts_us += 9;
         self.packets += 1;
         let secs = 1_700_000_000 + self.ts_us / 1_000_000;
-        self.out
-            .extend_from_slice(&u32::try_from(secs).unwrap_or(0).to_le_bytes());
-        self.out.extend_from_slice(
-            &u32::try_from(self.ts_us % 1_000_000)
-                .unwrap_or(0)
-                .to_le_bytes(),
-        );
+        self.out.extend_from_slice(&u32::try_from(secs).unwrap_or(0).to_le_bytes());
+        self.out.extend_from_slice(&u32::try_from(self.ts_us % 1_000_000).unwrap_or(0).to_le_bytes());
         let l = u32::try_from(len).unwrap_or(u32::MAX);
         self.out.extend_from_slice(&l.to_le_bytes());
         self.out.extend_from_slice(&l.to_le_bytes());
-        self.out
-            .extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
+        self.out.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
         let total = u16::try_from(40 + payload.len()).unwrap_or(u16::MAX);
         self.out.extend_from_slice(&[0x45, 0]);
         self.out.extend_from_slice(&total.to_be_bytes());
@@ -60,8 +46,7 @@ impl Writer {
         self.out.extend_from_slice(&dst.1.to_be_bytes());
         self.out.extend_from_slice(&seq.to_be_bytes());
         self.out.extend_from_slice(&ack.to_be_bytes());
-        self.out
-            .extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        self.out.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
         self.out.extend_from_slice(payload);
     }
 }
@@ -114,14 +99,9 @@ fn select_response(rows: u32, id: u32) -> Vec<u8> {
 
 /// The capture and how many packets and transactions it holds.
 pub fn mysql_sessions(spec: MysqlSpec) -> (Vec<u8>, u64, u64) {
-    let mut w = Writer {
-        out: Vec::new(),
-        ts_us: 0,
-        packets: 0,
-    };
+    let mut w = Writer { out: Vec::new(), ts_us: 0, packets: 0 };
     w.out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    w.out
-        .extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    w.out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     w.out.extend_from_slice(&65_535u32.to_le_bytes());
     w.out.extend_from_slice(&1u32.to_le_bytes());
     let server = ([10, 0, 0, 3], 3306u16);
@@ -138,10 +118,8 @@ pub fn mysql_sessions(spec: MysqlSpec) -> (Vec<u8>, u64, u64) {
     let mut quit = Vec::new();
     packet(&mut quit, 0, &[0x01]);
     for c in 0..spec.conns {
-        let client = (
-            [10, 0, 1, u8::try_from(c % 200).unwrap_or(0) + 1],
-            20_000 + u16::try_from(c % 40_000).unwrap_or(0),
-        );
+        let client =
+            ([10, 0, 1, u8::try_from(c % 200).unwrap_or(0) + 1], 20_000 + u16::try_from(c % 40_000).unwrap_or(0));
         let (mut cs, mut ss) = (1000u32, 9000u32);
         w.frame(client, server, cs, 0, SYN, b"");
         w.frame(server, client, ss, cs + 1, SYN | ACK, b"");
@@ -159,17 +137,11 @@ pub fn mysql_sessions(spec: MysqlSpec) -> (Vec<u8>, u64, u64) {
         }
         for r in 0..spec.requests {
             let (sql, resp) = if r % 2 == 0 {
-                (
-                    format!("SELECT id, name, email FROM users WHERE id > {r}"),
-                    select_response(spec.rows, r),
-                )
+                (format!("SELECT id, name, email FROM users WHERE id > {r}"), select_response(spec.rows, r))
             } else {
                 let mut ok = Vec::new();
                 packet(&mut ok, 1, &[0, 1, 0, 2, 0, 0, 0]);
-                (
-                    format!("UPDATE users SET visits = visits + 1 WHERE id = {r}"),
-                    ok,
-                )
+                (format!("UPDATE users SET visits = visits + 1 WHERE id = {r}"), ok)
             };
             let mut req = Vec::new();
             let mut q = vec![0x03];
@@ -188,9 +160,5 @@ pub fn mysql_sessions(spec: MysqlSpec) -> (Vec<u8>, u64, u64) {
         w.frame(client, server, cs + 1, ss + 1, ACK, b"");
     }
     let packets = w.packets;
-    (
-        w.out,
-        packets,
-        u64::from(spec.conns) * u64::from(spec.requests),
-    )
+    (w.out, packets, u64::from(spec.conns) * u64::from(spec.requests))
 }

@@ -34,10 +34,7 @@ fn startup() -> Vec<u8> {
         body.extend(cstr(s));
     }
     body.push(0);
-    let mut v = u32::try_from(body.len() + 4)
-        .unwrap_or(0)
-        .to_be_bytes()
-        .to_vec();
+    let mut v = u32::try_from(body.len() + 4).unwrap_or(0).to_be_bytes().to_vec();
     v.extend(body);
     v
 }
@@ -64,11 +61,7 @@ fn row_description(v: &mut Vec<u8>) {
 
 fn data_row(v: &mut Vec<u8>, i: u32) {
     let mut b = vec![0, 3];
-    for col in [
-        i.to_string(),
-        format!("customer number {i}"),
-        format!("{}.{:02}", i * 37, i % 100),
-    ] {
+    for col in [i.to_string(), format!("customer number {i}"), format!("{}.{:02}", i * 37, i % 100)] {
         b.extend(u32::try_from(col.len()).unwrap_or(0).to_be_bytes());
         b.extend(col.as_bytes());
     }
@@ -78,13 +71,7 @@ fn data_row(v: &mut Vec<u8>, i: u32) {
 /// One simple query and its response.
 fn simple(r: u32) -> (Vec<u8>, Vec<u8>) {
     let mut q = Vec::new();
-    msg(
-        &mut q,
-        b'Q',
-        &cstr(&format!(
-            "SELECT id, name, balance FROM accounts WHERE branch = {r} LIMIT 5"
-        )),
-    );
+    msg(&mut q, b'Q', &cstr(&format!("SELECT id, name, balance FROM accounts WHERE branch = {r} LIMIT 5")));
     let mut s = Vec::new();
     row_description(&mut s);
     for i in 0..5 {
@@ -101,9 +88,7 @@ fn pipeline(r: u32, first: bool) -> (Vec<u8>, Vec<u8>) {
     let mut s = Vec::new();
     if first {
         let mut b = cstr("upd");
-        b.extend(cstr(
-            "UPDATE accounts SET balance = balance + 1 WHERE id = $1",
-        ));
+        b.extend(cstr("UPDATE accounts SET balance = balance + 1 WHERE id = $1"));
         b.extend([0, 1, 0, 0, 0, 23]);
         msg(&mut q, b'P', &b);
         msg(&mut s, b'1', b"");
@@ -131,10 +116,8 @@ pub fn pgsql_mix(spec: PgSpec) -> (Vec<u8>, u64, u64) {
     let server = ([10, 0, 0, 3], 5432u16);
     let mut transactions = 0u64;
     for c in 0..spec.conns {
-        let client = (
-            [10, 0, 2, u8::try_from(c % 200).unwrap_or(0) + 1],
-            20_000 + u16::try_from(c % 40_000).unwrap_or(0),
-        );
+        let client =
+            ([10, 0, 2, u8::try_from(c % 200).unwrap_or(0) + 1], 20_000 + u16::try_from(c % 40_000).unwrap_or(0));
         let (mut cs, mut ss) = (1000u32, 5000u32);
         w.frame(client, server, cs, 0, SYN, b"");
         w.frame(server, client, ss, cs + 1, SYN | ACK, b"");
@@ -143,11 +126,7 @@ pub fn pgsql_mix(spec: PgSpec) -> (Vec<u8>, u64, u64) {
         w.frame(client, server, cs, ss, ACK, b"");
         let mut exchanges = vec![(startup(), greeting())];
         for r in 0..spec.round_trips {
-            exchanges.push(if r % 2 == 0 {
-                simple(r)
-            } else {
-                pipeline(r, r == 1)
-            });
+            exchanges.push(if r % 2 == 0 { simple(r) } else { pipeline(r, r == 1) });
             transactions += if r % 2 == 0 { 1 } else { 4 };
         }
         for (q, s) in exchanges {

@@ -71,7 +71,10 @@ fn exchange(c: u32, i: u32) -> (Vec<u8>, Vec<u8>) {
         2 => (command(&["HGETALL", &key]), b"*4\r\n$4\r\nname\r\n$5\r\nalice\r\n$3\r\nage\r\n$2\r\n42\r\n".to_vec()),
         3 => (command(&["LRANGE", &key, "0", "2"]), b"*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n".to_vec()),
         4 => (command(&["INCR", "counter"]), format!(":{i}\r\n").into_bytes()),
-        _ => (command(&["LPUSH", &key, "x"]), b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n".to_vec()),
+        _ => (
+            command(&["LPUSH", &key, "x"]),
+            b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n".to_vec(),
+        ),
     }
 }
 
@@ -85,7 +88,8 @@ pub fn redis_pipelined(spec: RedisSpec) -> (Vec<u8>, u64, u64) {
     let server = ([10, 0, 0, 2], 6379u16);
     let depth = spec.depth.max(1);
     for c in 0..spec.conns {
-        let client = ([10, 0, 1, u8::try_from(c % 200).unwrap_or(0) + 1], 10_000 + u16::try_from(c % 50_000).unwrap_or(0));
+        let client =
+            ([10, 0, 1, u8::try_from(c % 200).unwrap_or(0) + 1], 10_000 + u16::try_from(c % 50_000).unwrap_or(0));
         let (mut cs, mut ss) = (1000u32, 5000u32);
         w.frame(client, server, cs, 0, SYN, b"");
         w.frame(server, client, ss, cs + 1, SYN | ACK, b"");

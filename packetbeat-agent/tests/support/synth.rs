@@ -84,7 +84,8 @@ pub fn http_keepalive(spec: Spec) -> (Vec<u8>, u64, u64) {
     let body = vec![b'x'; spec.segment_size];
     let server = ([10, 0, 0, 2], 80u16);
     for c in 0..spec.conns {
-        let client = ([10, 0, 1, u8::try_from(c % 200).unwrap_or(0) + 1], 10_000 + u16::try_from(c % 50_000).unwrap_or(0));
+        let client =
+            ([10, 0, 1, u8::try_from(c % 200).unwrap_or(0) + 1], 10_000 + u16::try_from(c % 50_000).unwrap_or(0));
         let (mut cs, mut ss) = (1000u32, 5000u32);
         w.frame(client, server, cs, 0, SYN, b"");
         w.frame(server, client, ss, cs + 1, SYN | ACK, b"");
@@ -92,10 +93,14 @@ pub fn http_keepalive(spec: Spec) -> (Vec<u8>, u64, u64) {
         ss += 1;
         w.frame(client, server, cs, ss, ACK, b"");
         for r in 0..spec.requests {
-            let req = format!("GET /item/{r}?id={c} HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: synth/1.0\r\nAccept: */*\r\n\r\n");
+            let req = format!(
+                "GET /item/{r}?id={c} HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: synth/1.0\r\nAccept: */*\r\n\r\n"
+            );
             w.frame(client, server, cs, ss, PSH_ACK, req.as_bytes());
             cs += u32::try_from(req.len()).unwrap_or(0);
-            let head = format!("HTTP/1.1 200 OK\r\nServer: synth\r\nContent-Type: text/plain\r\nContent-Length: {body_len}\r\n\r\n");
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nServer: synth\r\nContent-Type: text/plain\r\nContent-Length: {body_len}\r\n\r\n"
+            );
             w.frame(server, client, ss, cs, PSH_ACK, head.as_bytes());
             ss += u32::try_from(head.len()).unwrap_or(0);
             for _ in 0..spec.body_segments {

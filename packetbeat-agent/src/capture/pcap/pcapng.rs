@@ -67,16 +67,10 @@ impl TsResolution {
         let units = u128::from(units);
         let nanos = match self {
             Self::Decimal(n) if n <= 9 => units * 10_u128.pow(u32::from(9 - n)),
-            Self::Decimal(n) => 10_u128
-                .checked_pow(u32::from(n - 9))
-                .map_or(0, |div| units / div),
-            Self::Binary(n) => (units * 1_000_000_000)
-                .checked_shr(u32::from(n))
-                .unwrap_or(0),
+            Self::Decimal(n) => 10_u128.checked_pow(u32::from(n - 9)).map_or(0, |div| units / div),
+            Self::Binary(n) => (units * 1_000_000_000).checked_shr(u32::from(n)).unwrap_or(0),
         };
-        let total = i128::try_from(nanos)
-            .unwrap_or(i128::MAX)
-            .saturating_add(i128::from(offset_secs) * 1_000_000_000);
+        let total = i128::try_from(nanos).unwrap_or(i128::MAX).saturating_add(i128::from(offset_secs) * 1_000_000_000);
         Timestamp(u64::try_from(total.max(0)).unwrap_or(u64::MAX))
     }
 }
@@ -91,11 +85,7 @@ enum Block {
 impl PcapNg {
     /// Reads the section header block that opens the file (its magic has been seen).
     pub(super) fn open(reader: &mut Reader) -> Result<Self, CaptureError> {
-        let mut ng = Self {
-            endian: Endian { big: false },
-            interfaces: Vec::new(),
-            last_ts: Timestamp(0),
-        };
+        let mut ng = Self { endian: Endian { big: false }, interfaces: Vec::new(), last_ts: Timestamp(0) };
         match ng.next_block(reader)? {
             Block::Other => Ok(ng),
             Block::End => Err(reader.bad("is truncated inside its pcapng section header")),
@@ -130,25 +120,17 @@ impl PcapNg {
             endian = match reader.available().get(8..12) {
                 Some([0x1A, 0x2B, 0x3C, 0x4D]) => Endian { big: true },
                 Some([0x4D, 0x3C, 0x2B, 0x1A]) => Endian { big: false },
-                _ => {
-                    return Err(
-                        reader.corrupt("a pcapng section header has no valid byte-order magic")
-                    )
-                }
+                _ => return Err(reader.corrupt("a pcapng section header has no valid byte-order magic")),
             };
         }
         let len = endian.u32(reader.available(), 4);
         let len_usize = usize::try_from(len).unwrap_or(usize::MAX);
         if len_usize < BLOCK_OVERHEAD || !len.is_multiple_of(4) {
-            return Err(reader.corrupt(&format!(
-                "pcapng block length {len} is not a multiple of 4 of at least 12"
-            )));
+            return Err(reader.corrupt(&format!("pcapng block length {len} is not a multiple of 4 of at least 12")));
         }
         if !matches!(block_type, SHB | IDB | EPB | OPB | SPB) {
             if u64::from(len) > MAX_SKIPPED_BLOCK_LEN {
-                return Err(reader.corrupt(&format!(
-                    "a pcapng block of type {block_type:#x} claims {len} bytes"
-                )));
+                return Err(reader.corrupt(&format!("a pcapng block of type {block_type:#x} claims {len} bytes")));
             }
             reader.skip(u64::from(len))?;
             return Ok(Block::Other);
@@ -164,9 +146,7 @@ impl PcapNg {
         }
         let block = reader.available().get(..len_usize).unwrap_or_default();
         if endian.u32(block, len_usize - 4) != len {
-            return Err(
-                reader.corrupt("a pcapng block's trailing length differs from its leading length")
-            );
+            return Err(reader.corrupt("a pcapng block's trailing length differs from its leading length"));
         }
         let body = block.get(8..len_usize - 4).unwrap_or_default();
         let outcome = match block_type {
@@ -189,20 +169,13 @@ impl PcapNg {
         }
     }
 
-    fn section(
-        &mut self,
-        reader: &Reader,
-        endian: Endian,
-        body: &[u8],
-    ) -> Result<(), CaptureError> {
+    fn section(&mut self, reader: &Reader, endian: Endian, body: &[u8]) -> Result<(), CaptureError> {
         if body.len() < 16 {
             return Err(reader.corrupt("a pcapng section header is shorter than 28 bytes"));
         }
         let (major, minor) = (endian.u16(body, 4), endian.u16(body, 6));
         if major != 1 {
-            return Err(reader.bad(&format!(
-                "has pcapng version {major}.{minor}; only 1.x is supported"
-            )));
+            return Err(reader.bad(&format!("has pcapng version {major}.{minor}; only 1.x is supported")));
         }
         self.endian = endian;
         self.interfaces.clear();
@@ -214,9 +187,7 @@ impl PcapNg {
             return Err(reader.corrupt("a pcapng interface description is shorter than 20 bytes"));
         }
         if self.interfaces.len() >= MAX_INTERFACES {
-            return Err(reader.corrupt(&format!(
-                "more than {MAX_INTERFACES} interfaces in one section"
-            )));
+            return Err(reader.corrupt(&format!("more than {MAX_INTERFACES} interfaces in one section")));
         }
         let e = self.endian;
         let linktype = u32::from(e.u16(body, 0));
@@ -249,22 +220,13 @@ impl PcapNg {
 
     /// Enhanced (6) and obsolete (2) packet blocks; the obsolete one has a 16-bit interface id
     /// followed by a drop count where the enhanced one has a 32-bit id.
-    fn packet(
-        &mut self,
-        reader: &Reader,
-        block_type: u32,
-        body: &[u8],
-    ) -> Result<Record, CaptureError> {
+    fn packet(&mut self, reader: &Reader, block_type: u32, body: &[u8]) -> Result<Record, CaptureError> {
         const FIXED: usize = 20;
         if body.len() < FIXED {
             return Err(reader.corrupt("a pcapng packet block is shorter than its fixed fields"));
         }
         let e = self.endian;
-        let if_id = if block_type == EPB {
-            e.u32(body, 0)
-        } else {
-            u32::from(e.u16(body, 0))
-        };
+        let if_id = if block_type == EPB { e.u32(body, 0) } else { u32::from(e.u16(body, 0)) };
         let units = (u64::from(e.u32(body, 4)) << 32) | u64::from(e.u32(body, 8));
         let caplen = e.u32(body, 12);
         let wire_len = e.u32(body, 16).max(caplen);
@@ -273,14 +235,7 @@ impl PcapNg {
         let link = iface.link.map_err(CaptureError::UnsupportedLinkType)?;
         let ts = iface.resolution.to_timestamp(units, iface.offset_secs);
         self.last_ts = ts;
-        Ok(Record {
-            ts,
-            link,
-            data_at: FIXED,
-            caplen,
-            wire_len,
-            consume: 0,
-        })
+        Ok(Record { ts, link, data_at: FIXED, caplen, wire_len, consume: 0 })
     }
 
     /// Simple packet block: interface 0, no timestamp, captured length implied by the block and
@@ -297,26 +252,14 @@ impl PcapNg {
             caplen = caplen.min(iface.snaplen);
         }
         let caplen = checked_caplen(reader, caplen, body.len() - 4)?;
-        Ok(Record {
-            ts: self.last_ts,
-            link,
-            data_at: 4,
-            caplen,
-            wire_len,
-            consume: 0,
-        })
+        Ok(Record { ts: self.last_ts, link, data_at: 4, caplen, wire_len, consume: 0 })
     }
 
     fn iface(&self, reader: &Reader, id: u32) -> Result<&Interface, CaptureError> {
-        usize::try_from(id)
-            .ok()
-            .and_then(|i| self.interfaces.get(i))
-            .ok_or_else(|| {
-                reader.corrupt(&format!(
-                    "a packet names interface {id}, but the section describes {}",
-                    self.interfaces.len()
-                ))
-            })
+        usize::try_from(id).ok().and_then(|i| self.interfaces.get(i)).ok_or_else(|| {
+            reader
+                .corrupt(&format!("a packet names interface {id}, but the section describes {}", self.interfaces.len()))
+        })
     }
 }
 
@@ -329,9 +272,7 @@ fn checked_caplen(reader: &Reader, caplen: u32, room: usize) -> Result<usize, Ca
         )));
     }
     if caplen > room {
-        return Err(reader.corrupt(&format!(
-            "a packet claims {caplen} captured bytes but its block holds {room}"
-        )));
+        return Err(reader.corrupt(&format!("a packet claims {caplen} captured bytes but its block holds {room}")));
     }
     Ok(caplen)
 }
@@ -348,10 +289,7 @@ mod tests {
         assert_eq!(t(TsResolution::Decimal(3), 2, 10), 10_002_000_000);
         assert_eq!(t(TsResolution::Decimal(12), 5_000, 0), 5);
         assert_eq!(t(TsResolution::Decimal(127), u64::MAX, 0), 0);
-        assert_eq!(
-            t(TsResolution::Binary(10), 1024 * 3 + 512, 0),
-            3_500_000_000
-        );
+        assert_eq!(t(TsResolution::Binary(10), 1024 * 3 + 512, 0), 3_500_000_000);
         assert_eq!(t(TsResolution::Binary(127), u64::MAX, 0), 0);
         assert_eq!(t(TsResolution::Decimal(0), u64::MAX, 0), u64::MAX);
         assert_eq!(t(TsResolution::Decimal(6), 1_000_000, -5), 0);

@@ -23,11 +23,7 @@ impl Endian {
     /// Reads at `at`, or 0 when out of bounds (callers check lengths first; this only keeps a
     /// mistake from becoming a panic).
     pub(super) fn u16(self, b: &[u8], at: usize) -> u16 {
-        let v = b
-            .get(at..)
-            .and_then(|s| s.first_chunk::<2>())
-            .copied()
-            .unwrap_or_default();
+        let v = b.get(at..).and_then(|s| s.first_chunk::<2>()).copied().unwrap_or_default();
         if self.big {
             u16::from_be_bytes(v)
         } else {
@@ -36,11 +32,7 @@ impl Endian {
     }
 
     pub(super) fn u32(self, b: &[u8], at: usize) -> u32 {
-        let v = b
-            .get(at..)
-            .and_then(|s| s.first_chunk::<4>())
-            .copied()
-            .unwrap_or_default();
+        let v = b.get(at..).and_then(|s| s.first_chunk::<4>()).copied().unwrap_or_default();
         if self.big {
             u32::from_be_bytes(v)
         } else {
@@ -49,11 +41,7 @@ impl Endian {
     }
 
     pub(super) fn u64(self, b: &[u8], at: usize) -> u64 {
-        let v = b
-            .get(at..)
-            .and_then(|s| s.first_chunk::<8>())
-            .copied()
-            .unwrap_or_default();
+        let v = b.get(at..).and_then(|s| s.first_chunk::<8>()).copied().unwrap_or_default();
         if self.big {
             u64::from_be_bytes(v)
         } else {
@@ -95,9 +83,7 @@ impl Reader {
     /// Makes at least `n` bytes available; `false` when the file ends first.
     pub(super) fn fill(&mut self, n: usize) -> Result<bool, CaptureError> {
         if n > self.buf.len() {
-            return Err(self.corrupt(&format!(
-                "a {n}-byte record does not fit the {BUF_LEN}-byte buffer"
-            )));
+            return Err(self.corrupt(&format!("a {n}-byte record does not fit the {BUF_LEN}-byte buffer")));
         }
         if self.end - self.start >= n {
             return Ok(true);
@@ -128,9 +114,7 @@ impl Reader {
     /// Drops `n` bytes that may go past the buffer, reading and discarding; `false` (and the record
     /// counted as truncated) when the file ends first.
     pub(super) fn skip(&mut self, mut n: u64) -> Result<bool, CaptureError> {
-        let buffered = usize::try_from(n)
-            .unwrap_or(usize::MAX)
-            .min(self.end - self.start);
+        let buffered = usize::try_from(n).unwrap_or(usize::MAX).min(self.end - self.start);
         self.consume(buffered);
         n -= buffered as u64;
         while n > 0 {
@@ -168,16 +152,10 @@ impl Reader {
 
     /// "capture file X is corrupt at byte offset N: {what}" for a bad record or block.
     pub(super) fn corrupt(&self, what: &str) -> CaptureError {
-        CaptureError::BadFile(format!(
-            "capture file {} is corrupt at byte offset {}: {what}",
-            self.name, self.offset
-        ))
+        CaptureError::BadFile(format!("capture file {} is corrupt at byte offset {}: {what}", self.name, self.offset))
     }
 
     fn io_error(&self, source: io::Error) -> CaptureError {
-        CaptureError::Io {
-            what: format!("reading capture file {}", self.name),
-            source,
-        }
+        CaptureError::Io { what: format!("reading capture file {}", self.name), source }
     }
 }

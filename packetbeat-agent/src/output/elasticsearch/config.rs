@@ -273,7 +273,9 @@ impl ElasticsearchConfig {
     /// The data stream name, with `%{[agent.version]}` replaced.
     #[must_use]
     pub fn index_name(&self, version: &str) -> String {
-        self.index.as_deref().map_or_else(|| format!("packetbeat-{version}"), |i| i.replace("%{[agent.version]}", version))
+        self.index
+            .as_deref()
+            .map_or_else(|| format!("packetbeat-{version}"), |i| i.replace("%{[agent.version]}", version))
     }
 
     /// Checks the values serde cannot, without I/O.

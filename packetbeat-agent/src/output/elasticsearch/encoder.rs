@@ -102,9 +102,7 @@ fn split_metadata(line: &[u8]) -> Result<(BTreeMap<String, String>, Body<'_>), E
     let mut v: Value = serde_json::from_slice(line).map_err(|e| EncodeError::NotAnObject(e.to_string()))?;
     let obj = v.as_object_mut().ok_or_else(|| EncodeError::NotAnObject("not an object".into()))?;
     let meta = match obj.remove("@metadata") {
-        Some(Value::Object(m)) => {
-            m.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned()))).collect()
-        }
+        Some(Value::Object(m)) => m.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned()))).collect(),
         _ => BTreeMap::new(),
     };
     Ok((meta, Body::Value(v)))
@@ -122,7 +120,8 @@ mod tests {
     fn drops_metadata_fast_path() {
         let mut e = BulkEncoder::new("packetbeat-1.0.0".into(), None, false);
         let mut out = Vec::new();
-        e.encode(br#"{"@metadata":{"beat":"packetbeat","type":"_doc"},"@timestamp":"t","type":"http"}"#, &mut out).unwrap();
+        e.encode(br#"{"@metadata":{"beat":"packetbeat","type":"_doc"},"@timestamp":"t","type":"http"}"#, &mut out)
+            .unwrap();
         let l = lines(&out);
         assert_eq!(l[0], serde_json::json!({"create": {"_index": "packetbeat-1.0.0"}}));
         assert_eq!(l[1], serde_json::json!({"@timestamp": "t", "type": "http"}));

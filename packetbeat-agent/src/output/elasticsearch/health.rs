@@ -90,8 +90,10 @@ pub async fn check(service: &EsService, i: usize) -> Result<EngineInfo, HealthEr
     if resp.status != 200 {
         return Err(HealthError::NotAnEngine { url, message: format!("GET / answered HTTP {}", resp.status) });
     }
-    let root: Root = serde_json::from_slice(&resp.body)
-        .map_err(|e| HealthError::NotAnEngine { url: url.clone(), message: format!("GET / is not an engine's answer ({e})") })?;
+    let root: Root = serde_json::from_slice(&resp.body).map_err(|e| HealthError::NotAnEngine {
+        url: url.clone(),
+        message: format!("GET / is not an engine's answer ({e})"),
+    })?;
     let distribution = match root.version.distribution.as_deref() {
         Some("opensearch") => Distribution::OpenSearch,
         _ => Distribution::Elasticsearch,

@@ -88,7 +88,11 @@ fn is_fatal_service(e: &ServiceError) -> bool {
     match e {
         ServiceError::Connect { message, .. } => {
             let m = message.to_ascii_lowercase();
-            m.contains("certificate") || m.contains("corrupt message") || m.contains("tls") || m.contains("handshake") || m.contains("alert")
+            m.contains("certificate")
+                || m.contains("corrupt message")
+                || m.contains("tls")
+                || m.contains("handshake")
+                || m.contains("alert")
         }
         ServiceError::Timeout { .. } => false,
         _ => true,
@@ -144,7 +148,11 @@ pub async fn probe(service: &EsService) -> Result<EngineInfo, HealthError> {
 ///
 /// # Errors
 /// The engine is unusable or refused the setup.
-pub async fn run_setup(service: &EsService, index: &str, setup: SetupOptions) -> Result<(EngineInfo, Vec<String>), EsOutputError> {
+pub async fn run_setup(
+    service: &EsService,
+    index: &str,
+    setup: SetupOptions,
+) -> Result<(EngineInfo, Vec<String>), EsOutputError> {
     let info = probe(service).await?;
     let mut done = Vec::new();
     if setup.template {
@@ -184,7 +192,12 @@ impl ElasticsearchOutput {
     ///
     /// # Errors
     /// TLS files, credentials, version, refused setup, or the spool directory.
-    pub fn open(cfg: &ElasticsearchConfig, setup: SetupOptions, metrics: Arc<Metrics>, version: &str) -> Result<Self, EsOutputError> {
+    pub fn open(
+        cfg: &ElasticsearchConfig,
+        setup: SetupOptions,
+        metrics: Arc<Metrics>,
+        version: &str,
+    ) -> Result<Self, EsOutputError> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let service = EsService::new(cfg)?;
         let index = cfg.index_name(version);
@@ -296,14 +309,15 @@ impl Sender {
                     }
                 }
             }
-            let taken = match self.spool.take(per_round, MAX_REQUEST_BYTES * self.cfg.worker, Duration::from_millis(200)) {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    std::thread::sleep(Duration::from_secs(1));
-                    continue;
-                }
-            };
+            let taken =
+                match self.spool.take(per_round, MAX_REQUEST_BYTES * self.cfg.worker, Duration::from_millis(200)) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        std::thread::sleep(Duration::from_secs(1));
+                        continue;
+                    }
+                };
             if taken.records.is_empty() {
                 store_metrics(&self.metrics, &self.stats, &self.spool);
                 if self.closing.load(Ordering::Relaxed) && self.spool.stats().pending == 0 {

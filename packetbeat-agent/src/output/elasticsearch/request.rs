@@ -166,7 +166,8 @@ pub async fn send_batch(ctx: Arc<SendContext>, records: Vec<Vec<u8>>) -> Result<
                             let to_dead_letter = dead_letter.as_deref().filter(|a| !record.starts_with(a.as_bytes()));
                             if logged < 5 {
                                 logged += 1;
-                                let fate = if to_dead_letter.is_some() { "sent to the dead-letter index" } else { "dropped" };
+                                let fate =
+                                    if to_dead_letter.is_some() { "sent to the dead-letter index" } else { "dropped" };
                                 tracing::warn!("event rejected by the engine ({status} {reason}): {fate}");
                             }
                             match to_dead_letter {

@@ -83,7 +83,9 @@ pub fn classify(status: u16, body: &[u8], items: usize) -> RetryAction {
     match status {
         200..=299 => {}
         413 => return RetryAction::Split,
-        401 | 403 | 408 | 429 | 500 | 502..=599 => return RetryAction::Retry(format!("HTTP {status}: {}", body_excerpt(body))),
+        401 | 403 | 408 | 429 | 500 | 502..=599 => {
+            return RetryAction::Retry(format!("HTTP {status}: {}", body_excerpt(body)))
+        }
         _ => return RetryAction::DontRetry(format!("HTTP {status}: {}", body_excerpt(body))),
     }
     let Ok(resp) = serde_json::from_slice::<BulkResponse>(body) else {
@@ -169,7 +171,9 @@ mod tests {
         assert_eq!(o[0], ItemOutcome::Acked);
         assert_eq!(o[1], ItemOutcome::Duplicate);
         assert_eq!(o[2], ItemOutcome::Retry);
-        assert!(matches!(&o[3], ItemOutcome::Dropped { status: 400, reason } if reason.contains("mapper_parsing_exception: failed to parse")));
+        assert!(
+            matches!(&o[3], ItemOutcome::Dropped { status: 400, reason } if reason.contains("mapper_parsing_exception: failed to parse"))
+        );
         assert_eq!(o[4], ItemOutcome::Retry);
         assert!(matches!(classify(200, br#"{"errors":true,"items":[]}"#, 2), RetryAction::Retry(_)));
     }

@@ -97,7 +97,8 @@ impl EsService {
     /// # Errors
     /// Bad TLS material or header values.
     pub fn new(cfg: &ElasticsearchConfig) -> Result<Arc<Self>, ServiceError> {
-        let hosts = cfg.host_urls().map_err(|e| ServiceError::Header { name: "hosts".into(), message: e.to_string() })?;
+        let hosts =
+            cfg.host_urls().map_err(|e| ServiceError::Header { name: "hosts".into(), message: e.to_string() })?;
         let tls = tls::client_config(&cfg.ssl)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -147,7 +148,13 @@ impl EsService {
     ///
     /// # Errors
     /// No response (connection, TLS, timeout).
-    pub async fn request(&self, method: Method, path: &str, body: Option<&[u8]>, content_type: &str) -> Result<Response, ServiceError> {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+        content_type: &str,
+    ) -> Result<Response, ServiceError> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.hosts.len().max(1);
         self.request_to(i, method, path, body, content_type).await
     }
@@ -164,10 +171,11 @@ impl EsService {
         body: Option<&[u8]>,
         content_type: &str,
     ) -> Result<Response, ServiceError> {
-        let host = self.hosts.get(i).or_else(|| self.hosts.first()).ok_or_else(|| ServiceError::Connect {
-            url: String::new(),
-            message: "no host configured".into(),
-        })?;
+        let host = self
+            .hosts
+            .get(i)
+            .or_else(|| self.hosts.first())
+            .ok_or_else(|| ServiceError::Connect { url: String::new(), message: "no host configured".into() })?;
         let url = host.base();
         let mut req = Request::builder().method(method).uri(format!("{url}{path}"));
         for (k, v) in &self.headers {
@@ -176,7 +184,10 @@ impl EsService {
         let payload = match body {
             Some(b) if self.compression_level > 0 && b.len() > 256 => {
                 req = req.header(CONTENT_ENCODING, "gzip");
-                let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(b.len() / 4), flate2::Compression::new(self.compression_level));
+                let mut enc = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(b.len() / 4),
+                    flate2::Compression::new(self.compression_level),
+                );
                 let _ = enc.write_all(b);
                 Bytes::from(enc.finish().unwrap_or_default())
             }
@@ -186,7 +197,9 @@ impl EsService {
         if body.is_some() {
             req = req.header(CONTENT_TYPE, content_type);
         }
-        let req = req.body(Full::new(payload)).map_err(|e| ServiceError::Connect { url: url.clone(), message: e.to_string() })?;
+        let req = req
+            .body(Full::new(payload))
+            .map_err(|e| ServiceError::Connect { url: url.clone(), message: e.to_string() })?;
         let exchange = async {
             let resp = self.client.request(req).await.map_err(|e| flatten(&e))?;
             let status = resp.status().as_u16();

@@ -23,7 +23,9 @@ use super::config::{DropPolicy, SpoolConfig};
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
     /// Another agent uses the same directory.
-    #[error("spool {path} is in use by another packetbeat-agent: give each agent its own output.elasticsearch.spool.path")]
+    #[error(
+        "spool {path} is in use by another packetbeat-agent: give each agent its own output.elasticsearch.spool.path"
+    )]
     Locked {
         /// The directory.
         path: String,
@@ -121,7 +123,8 @@ impl Disk {
         let dir = PathBuf::from(&cfg.path);
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let lock_path = dir.join("lock");
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
+        let lock =
+            OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
         // SAFETY: flock on a descriptor we own; released when `lock` is closed.
         if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return Err(SpoolError::Locked { path: dir.display().to_string() });
@@ -255,7 +258,9 @@ impl Disk {
             let path = seg_path(&self.dir, seg_id);
             let mut f = File::open(&path).map_err(io_err(&path))?;
             f.seek(SeekFrom::Start(self.read.offset)).map_err(io_err(&path))?;
-            let want = usize::try_from(seg_bytes - self.read.offset).unwrap_or(usize::MAX).min((max_bytes - bytes).max(1 << 20));
+            let want = usize::try_from(seg_bytes - self.read.offset)
+                .unwrap_or(usize::MAX)
+                .min((max_bytes - bytes).max(1 << 20));
             let mut buf = Vec::with_capacity(want);
             f.take(want as u64).read_to_end(&mut buf).map_err(io_err(&path))?;
             let mut at = 0usize;
@@ -343,7 +348,10 @@ impl Spool {
                     if queue.len() < *cap || queue.is_empty() {
                         let mut rest = data;
                         while let Some(a) = rest.iter().position(|b| *b == b'\n') {
-                            let end = rest.get(a + 1..).and_then(|r| r.iter().position(|b| *b == b'\n')).map_or(rest.len(), |d| a + d + 2);
+                            let end = rest
+                                .get(a + 1..)
+                                .and_then(|r| r.iter().position(|b| *b == b'\n'))
+                                .map_or(rest.len(), |d| a + d + 2);
                             queue.push_back(rest.get(..end).unwrap_or_default().to_vec());
                             rest = rest.get(end..).unwrap_or_default();
                         }
@@ -418,7 +426,13 @@ mod tests {
     }
 
     fn cfg(dir: &Path, max: u64, policy: DropPolicy) -> SpoolConfig {
-        SpoolConfig { path: dir.display().to_string(), max_bytes: max, segment_bytes: 4096, drop: policy, ..Default::default() }
+        SpoolConfig {
+            path: dir.display().to_string(),
+            max_bytes: max,
+            segment_bytes: 4096,
+            drop: policy,
+            ..Default::default()
+        }
     }
 
     fn numbers(t: &Taken) -> Vec<u32> {

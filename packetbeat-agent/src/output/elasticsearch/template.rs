@@ -55,7 +55,9 @@ fn insert_path(node: &mut Map<String, Value>, parts: &[&str], mapping: &Value) {
         }
         [first, rest @ ..] => {
             let entry = node.entry((*first).to_owned()).or_insert_with(|| json!({"properties": {}}));
-            if let Some(props) = entry.as_object_mut().and_then(|o| o.entry("properties").or_insert_with(|| json!({})).as_object_mut()) {
+            if let Some(props) =
+                entry.as_object_mut().and_then(|o| o.entry("properties").or_insert_with(|| json!({})).as_object_mut())
+            {
                 insert_path(props, rest, mapping);
             }
         }
@@ -91,25 +93,79 @@ pub fn mappings() -> Value {
         owned.extend(endpoint(p));
     }
     let keywords = [
-        "type", "status", "method", "query", "resource", "path", "params", "tags",
-        "event.kind", "event.category", "event.type", "event.dataset", "event.action", "event.outcome",
-        "network.transport", "network.protocol", "network.type", "network.community_id", "network.direction",
-        "related.hosts", "related.user", "error.message",
-        "http.version", "http.request.method", "http.request.referrer", "http.request.mime_type",
-        "http.response.status_phrase", "http.response.mime_type",
-        "url.scheme", "url.domain", "url.path", "url.query", "url.extension", "url.full", "url.original",
-        "user_agent.original", "user.name",
-        "agent.type", "agent.name", "agent.version", "agent.id", "agent.ephemeral_id", "agent.hostname",
-        "host.name", "host.hostname", "ecs.version",
-        "mysql.error_message", "pgsql.error_code", "pgsql.error_message", "pgsql.error_severity",
-        "redis.return_value", "redis.error", "flow.id", "flow.kill_reason",
+        "type",
+        "status",
+        "method",
+        "query",
+        "resource",
+        "path",
+        "params",
+        "tags",
+        "event.kind",
+        "event.category",
+        "event.type",
+        "event.dataset",
+        "event.action",
+        "event.outcome",
+        "network.transport",
+        "network.protocol",
+        "network.type",
+        "network.community_id",
+        "network.direction",
+        "related.hosts",
+        "related.user",
+        "error.message",
+        "http.version",
+        "http.request.method",
+        "http.request.referrer",
+        "http.request.mime_type",
+        "http.response.status_phrase",
+        "http.response.mime_type",
+        "url.scheme",
+        "url.domain",
+        "url.path",
+        "url.query",
+        "url.extension",
+        "url.full",
+        "url.original",
+        "user_agent.original",
+        "user.name",
+        "agent.type",
+        "agent.name",
+        "agent.version",
+        "agent.id",
+        "agent.ephemeral_id",
+        "agent.hostname",
+        "host.name",
+        "host.hostname",
+        "ecs.version",
+        "mysql.error_message",
+        "pgsql.error_code",
+        "pgsql.error_message",
+        "pgsql.error_severity",
+        "redis.return_value",
+        "redis.error",
+        "flow.id",
+        "flow.kill_reason",
     ];
     let longs = [
-        "event.duration", "network.bytes", "network.packets", "url.port",
-        "http.request.bytes", "http.request.body.bytes", "http.response.bytes", "http.response.body.bytes",
+        "event.duration",
+        "network.bytes",
+        "network.packets",
+        "url.port",
+        "http.request.bytes",
+        "http.request.body.bytes",
+        "http.response.bytes",
+        "http.response.body.bytes",
         "http.response.status_code",
-        "mysql.affected_rows", "mysql.insert_id", "mysql.num_rows", "mysql.num_fields", "mysql.error_code",
-        "pgsql.num_rows", "pgsql.num_fields", "flow.vlan",
+        "mysql.affected_rows",
+        "mysql.insert_id",
+        "mysql.num_rows",
+        "mysql.num_fields",
+        "mysql.error_code",
+        "pgsql.num_rows",
+        "pgsql.num_fields",
+        "flow.vlan",
     ];
     let mut fields: Vec<(&str, Value)> = vec![
         ("@timestamp", t("date")),
@@ -181,7 +237,13 @@ async fn put(service: &EsService, host: usize, path: &str, body: &Value, what: &
 ///
 /// # Errors
 /// No response, or the engine refused the template or policy.
-pub async fn setup(service: &EsService, engine: &EngineInfo, index: &str, ilm: bool, overwrite: bool) -> Result<SetupReport, SetupError> {
+pub async fn setup(
+    service: &EsService,
+    engine: &EngineInfo,
+    index: &str,
+    ilm: bool,
+    overwrite: bool,
+) -> Result<SetupReport, SetupError> {
     let mut report = SetupReport::default();
     let mut policy = false;
     if ilm {
@@ -242,7 +304,13 @@ mod tests {
 
     #[test]
     fn template_is_a_data_stream_with_policy_only_on_elasticsearch() {
-        let es = EngineInfo { distribution: Distribution::Elasticsearch, version: "8.12.0".into(), major: 8, cluster_name: String::new(), host: 0 };
+        let es = EngineInfo {
+            distribution: Distribution::Elasticsearch,
+            version: "8.12.0".into(),
+            major: 8,
+            cluster_name: String::new(),
+            host: 0,
+        };
         let t = index_template("packetbeat-1.0.0", &es, true);
         assert_eq!(t["data_stream"], json!({}));
         assert_eq!(t["priority"], 150);

@@ -8,7 +8,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, Error as RustlsError, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, Error as RustlsError, RootCertStore, SignatureScheme,
+};
 
 use super::config::{SslConfig, VerificationMode};
 
@@ -84,7 +86,11 @@ pub fn client_config(ssl: &SslConfig) -> Result<ClientConfig, TlsError> {
             let pem = read_pem("key", key)?;
             let key_der: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut pem.as_slice())
                 .map_err(|e| TlsError::Pem { key: "key", path: key.clone(), message: e.to_string() })?
-                .ok_or_else(|| TlsError::Pem { key: "key", path: key.clone(), message: "no private key in the file".into() })?;
+                .ok_or_else(|| TlsError::Pem {
+                    key: "key",
+                    path: key.clone(),
+                    message: "no private key in the file".into(),
+                })?;
             builder.with_client_auth_cert(chain, key_der)?
         }
         _ => builder.with_no_client_auth(),
@@ -124,18 +130,28 @@ impl ServerCertVerifier for Relaxed {
             return Ok(ServerCertVerified::assertion());
         }
         match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
-            Err(RustlsError::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. })) => {
-                Ok(ServerCertVerified::assertion())
-            }
+            Err(RustlsError::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, RustlsError> {
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, RustlsError> {
         verify_tls12_signature(message, cert, dss, &provider().signature_verification_algorithms)
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, RustlsError> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, RustlsError> {
         verify_tls13_signature(message, cert, dss, &provider().signature_verification_algorithms)
     }
 

@@ -62,20 +62,13 @@ impl BodyReader {
     ///
     /// # Errors
     /// A malformed chunk-size line or a missing CRLF after chunk data.
-    pub fn feed<'a>(
-        &mut self,
-        buf: &'a [u8],
-        mut on_data: impl FnMut(&'a [u8]),
-    ) -> Result<BodyStep, HttpParseError> {
+    pub fn feed<'a>(&mut self, buf: &'a [u8], mut on_data: impl FnMut(&'a [u8])) -> Result<BodyStep, HttpParseError> {
         match self {
             Self::UntilClose => {
                 if !buf.is_empty() {
                     on_data(buf);
                 }
-                Ok(BodyStep {
-                    consumed: buf.len(),
-                    done: false,
-                })
+                Ok(BodyStep { consumed: buf.len(), done: false })
             }
             Self::Length { remaining } => {
                 let take = take_len(*remaining, buf.len());
@@ -83,10 +76,7 @@ impl BodyReader {
                     on_data(&buf[..take]);
                 }
                 *remaining -= take as u64;
-                Ok(BodyStep {
-                    consumed: take,
-                    done: *remaining == 0,
-                })
+                Ok(BodyStep { consumed: take, done: *remaining == 0 })
             }
             Self::Chunked(phase) => feed_chunked(phase, buf, &mut on_data),
         }
@@ -108,12 +98,7 @@ fn feed_chunked<'a>(
         let rest = buf.get(pos..).unwrap_or_default();
         match *phase {
             ChunkPhase::Size => match parse_chunk_size(rest)? {
-                None => {
-                    return Ok(BodyStep {
-                        consumed: pos,
-                        done: false,
-                    })
-                }
+                None => return Ok(BodyStep { consumed: pos, done: false }),
                 Some((len, 0)) => {
                     pos += len;
                     *phase = ChunkPhase::Trailers;
@@ -132,20 +117,12 @@ fn feed_chunked<'a>(
                 let left = remaining - take as u64;
                 if left > 0 {
                     *phase = ChunkPhase::Data { remaining: left };
-                    return Ok(BodyStep {
-                        consumed: pos,
-                        done: false,
-                    });
+                    return Ok(BodyStep { consumed: pos, done: false });
                 }
                 *phase = ChunkPhase::DataEnd;
             }
             ChunkPhase::DataEnd => match rest {
-                [] | [b'\r'] => {
-                    return Ok(BodyStep {
-                        consumed: pos,
-                        done: false,
-                    })
-                }
+                [] | [b'\r'] => return Ok(BodyStep { consumed: pos, done: false }),
                 [b'\r', b'\n', ..] => {
                     pos += 2;
                     *phase = ChunkPhase::Size;
@@ -157,19 +134,11 @@ fn feed_chunked<'a>(
                 _ => return Err(HttpParseError::InvalidChunk),
             },
             ChunkPhase::Trailers => match line_len(rest)? {
-                None => {
-                    return Ok(BodyStep {
-                        consumed: pos,
-                        done: false,
-                    })
-                }
+                None => return Ok(BodyStep { consumed: pos, done: false }),
                 Some(len) => {
                     pos += len;
                     if len <= 2 && rest.first().is_some_and(|&b| b == b'\r' || b == b'\n') {
-                        return Ok(BodyStep {
-                            consumed: pos,
-                            done: true,
-                        });
+                        return Ok(BodyStep { consumed: pos, done: true });
                     }
                 }
             },

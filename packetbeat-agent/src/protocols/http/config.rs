@@ -110,26 +110,15 @@ impl HttpConfig {
     /// Whether the header `name` (lower case) is exported under `http.*.headers`.
     #[must_use]
     pub fn exports_header(&self, name: &str) -> bool {
-        self.send_all_headers
-            || self
-                .send_headers
-                .iter()
-                .any(|h| h.eq_ignore_ascii_case(name))
+        self.send_all_headers || self.send_headers.iter().any(|h| h.eq_ignore_ascii_case(name))
     }
 
     /// Whether a body with this content type is captured (`include_*body_for`; a plain,
     /// case-sensitive substring match, as in Packetbeat).
     #[must_use]
     pub fn captures_body(&self, is_request: bool, content_type: &[u8]) -> bool {
-        let specific = if is_request {
-            &self.include_request_body_for
-        } else {
-            &self.include_response_body_for
-        };
-        self.include_body_for
-            .iter()
-            .chain(specific)
-            .any(|want| contains(content_type, want.as_bytes()))
+        let specific = if is_request { &self.include_request_body_for } else { &self.include_response_body_for };
+        self.include_body_for.iter().chain(specific).any(|want| contains(content_type, want.as_bytes()))
     }
 }
 

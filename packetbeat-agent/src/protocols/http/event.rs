@@ -45,9 +45,7 @@ fn lossy(b: &[u8]) -> String {
 
 /// Packetbeat's `parseCommaSeparatedList`: split on commas, trim spaces, lower-case.
 fn coding_list(v: &[u8]) -> Vec<String> {
-    v.split(|&b| b == b',')
-        .map(|s| lossy(s.trim_ascii_start().trim_ascii_end()).to_lowercase())
-        .collect()
+    v.split(|&b| b == b',').map(|s| lossy(s.trim_ascii_start().trim_ascii_end()).to_lowercase()).collect()
 }
 
 fn head_info(raw: &[u8], cfg: &HttpConfig) -> HeadInfo {
@@ -64,10 +62,7 @@ fn head_info(raw: &[u8], cfg: &HttpConfig) -> HeadInfo {
         }
         StartLine::Response { reason, .. } => info.reason = reason.to_owned(),
     }
-    info.header_offset = raw
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .map_or(0, |i| i + 2);
+    info.header_offset = raw.windows(2).position(|w| w == b"\r\n").map_or(0, |i| i + 2);
     let export = cfg.exports_headers();
     for h in head.headers.iter() {
         let value = trim(h.value);
@@ -86,8 +81,7 @@ fn head_info(raw: &[u8], cfg: &HttpConfig) -> HeadInfo {
             info.encodings = list;
         } else if is("content-length") || is("connection") {
             // Framing headers: the parser has read them already.
-        } else if !cfg.real_ip_header.is_empty() && h.name.eq_ignore_ascii_case(&cfg.real_ip_header)
-        {
+        } else if !cfg.real_ip_header.is_empty() && h.name.eq_ignore_ascii_case(&cfg.real_ip_header) {
             let first = value.split(|&b| b == b',').next().unwrap_or_default();
             info.real_ip = lossy(trim(first));
         } else if is("host") {
@@ -119,10 +113,7 @@ fn basic_auth_user(auth: &str) -> Option<String> {
         return None;
     }
     let encoded = auth.get(6..)?;
-    let decoded = STANDARD
-        .decode(encoded)
-        .or_else(|_| STANDARD_NO_PAD.decode(encoded))
-        .ok()?;
+    let decoded = STANDARD.decode(encoded).or_else(|_| STANDARD_NO_PAD.decode(encoded)).ok()?;
     let colon = decoded.iter().position(|&b| b == b':')?;
     Some(lossy(&decoded[..colon]))
 }
@@ -132,15 +123,9 @@ fn basic_auth_user(auth: &str) -> Option<String> {
 fn redact_raw_authorization(head: &mut [u8], from: usize) {
     const PAT: &[u8] = b"uthorization:";
     let mut at = from;
-    while let Some(found) = head
-        .get(at..)
-        .and_then(|h| h.windows(PAT.len()).position(|w| w == PAT))
-    {
+    while let Some(found) = head.get(at..).and_then(|h| h.windows(PAT.len()).position(|w| w == PAT)) {
         let start = at + found;
-        let Some(eol) = head
-            .get(start..)
-            .and_then(|h| h.windows(2).position(|w| w == b"\r\n"))
-        else {
+        let Some(eol) = head.get(start..).and_then(|h| h.windows(2).position(|w| w == b"\r\n")) else {
             return;
         };
         let end = start + eol;
@@ -187,25 +172,15 @@ fn headers_object(msg: &HttpMessage, info: &HeadInfo, cfg: &HttpConfig) -> Value
     let mut obj = Map::new();
     obj.insert("content-length".into(), Value::from(msg.content_length));
     if !info.content_type.is_empty() {
-        obj.insert(
-            "content-type".into(),
-            Value::String(info.content_type.clone()),
-        );
+        obj.insert("content-type".into(), Value::String(info.content_type.clone()));
     }
-    let cookie = if msg.is_request {
-        "cookie"
-    } else {
-        "set-cookie"
-    };
+    let cookie = if msg.is_request { "cookie" } else { "set-cookie" };
     for (name, value) in &info.headers {
         if name == "content-length" || name == "content-type" {
             continue;
         }
-        let value = if cfg.split_cookie && name == cookie {
-            split_cookies(value)
-        } else {
-            Value::String(value.clone())
-        };
+        let value =
+            if cfg.split_cookie && name == cookie { split_cookies(value) } else { Value::String(value.clone()) };
         obj.insert(name.clone(), value);
     }
     Value::Object(obj)
@@ -217,10 +192,7 @@ fn split_cookies(header: &str) -> Value {
     for part in header.split(';') {
         if let Some((name, value)) = part.split_once('=') {
             let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value);
+            let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
             map.insert(name.trim().to_lowercase(), Value::String(value.to_owned()));
         }
     }
@@ -231,11 +203,7 @@ fn split_cookies(header: &str) -> Value {
 /// the raw head to publish.
 fn redact(msg: &HttpMessage, info: &mut HeadInfo, cfg: &HttpConfig) -> Vec<u8> {
     for (name, value) in &mut info.headers {
-        if cfg
-            .redact_headers
-            .iter()
-            .any(|r| r.eq_ignore_ascii_case(name))
-        {
+        if cfg.redact_headers.iter().any(|r| r.eq_ignore_ascii_case(name)) {
             *value = "REDACTED".to_owned();
         }
     }
@@ -262,11 +230,7 @@ fn raw_text(raw: &[u8], msg: &HttpMessage) -> String {
 /// Decodes a saved body in place (when configured), noting failures.
 fn decode_saved_body(msg: &mut HttpMessage, info: &HeadInfo, cfg: &HttpConfig) {
     if msg.save_body && !msg.body.is_empty() && cfg.decode_body && !info.encodings.is_empty() {
-        let (body, note) = decode_body(
-            std::mem::take(&mut msg.body),
-            &info.encodings,
-            cfg.max_message_size,
-        );
+        let (body, note) = decode_body(std::mem::take(&mut msg.body), &info.encodings, cfg.max_message_size);
         msg.body = body;
         msg.notes.extend(note);
     }
@@ -344,10 +308,7 @@ impl Builder {
         let user = if cfg.redact_authorization {
             None
         } else {
-            info.headers
-                .iter()
-                .find(|(n, _)| n == "authorization")
-                .and_then(|(_, v)| basic_auth_user(v))
+            info.headers.iter().find(|(n, _)| n == "authorization").and_then(|(_, v)| basic_auth_user(v))
         };
         let raw = redact(&req, &mut info, cfg);
         decode_saved_body(&mut req, &info, cfg);
@@ -361,14 +322,9 @@ impl Builder {
             self.set_str("destination.domain", host);
             push_unique(&mut self.related_hosts, host);
         }
-        let port = if host_port == 0 {
-            conn.server_port
-        } else {
-            host_port
-        };
+        let port = if host_port == 0 { conn.server_port } else { host_port };
         if host_port != 0 && host_port != conn.server_port {
-            req.notes
-                .push("Host header port number mismatch".to_owned());
+            req.notes.push("Host header port number mismatch".to_owned());
         }
         self.tx.ts = req.ts;
         self.tx.start = Some(req.ts);
@@ -504,14 +460,8 @@ mod tests {
 
     #[test]
     fn basic_auth() {
-        assert_eq!(
-            basic_auth_user("Basic c2ltcGxlc2ltb246cGFzc3dvcmQ=").as_deref(),
-            Some("simplesimon")
-        );
-        assert_eq!(
-            basic_auth_user("basic c2ltcGxlc2ltb246cGFzc3dvcmQ").as_deref(),
-            Some("simplesimon")
-        );
+        assert_eq!(basic_auth_user("Basic c2ltcGxlc2ltb246cGFzc3dvcmQ=").as_deref(), Some("simplesimon"));
+        assert_eq!(basic_auth_user("basic c2ltcGxlc2ltb246cGFzc3dvcmQ").as_deref(), Some("simplesimon"));
         assert_eq!(basic_auth_user("Bearer abc"), None);
         assert_eq!(basic_auth_user("Basic !!!"), None);
         assert_eq!(basic_auth_user("Basic bm9jb2xvbg=="), None);
@@ -530,9 +480,6 @@ mod tests {
 
     #[test]
     fn cookies_split() {
-        assert_eq!(
-            split_cookies("A=1; b=\"two\"; junk; C = 3"),
-            serde_json::json!({"a": "1", "b": "two", "c": "3"})
-        );
+        assert_eq!(split_cookies("A=1; b=\"two\"; junk; C = 3"), serde_json::json!({"a": "1", "b": "two", "c": "3"}));
     }
 }

@@ -44,13 +44,7 @@ pub struct HttpMessage {
 impl HttpMessage {
     /// Starts a message from its parsed head.
     #[must_use]
-    pub fn from_head(
-        head: &HttpHead<'_, '_>,
-        raw: &[u8],
-        ts: Timestamp,
-        framing: &Framing,
-        cfg: &HttpConfig,
-    ) -> Self {
+    pub fn from_head(head: &HttpHead<'_, '_>, raw: &[u8], ts: Timestamp, framing: &Framing, cfg: &HttpConfig) -> Self {
         let is_request = head.is_request();
         let (status_code, method) = match head.start {
             StartLine::Request { method, .. } => (0, method),
@@ -92,21 +86,15 @@ impl HttpMessage {
         if data.len() > room {
             self.truncated = true;
         }
-        self.body
-            .extend_from_slice(data.get(..room.min(data.len())).unwrap_or_default());
+        self.body.extend_from_slice(data.get(..room.min(data.len())).unwrap_or_default());
     }
 
     /// Notes lost bytes in the body, once per message, with Packetbeat's wording.
     pub fn note_packet_loss(&mut self) {
         if !self.packet_loss {
             self.packet_loss = true;
-            let which = if self.is_request {
-                "request"
-            } else {
-                "response"
-            };
-            self.notes
-                .push(format!("Packet loss while capturing the {which}"));
+            let which = if self.is_request { "request" } else { "response" };
+            self.notes.push(format!("Packet loss while capturing the {which}"));
         }
     }
 

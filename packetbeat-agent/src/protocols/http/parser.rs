@@ -90,18 +90,11 @@ pub fn parse_head<'h, 'b>(
     buf: &'b [u8],
     headers: &'h mut [Header<'b>],
 ) -> Result<Option<HttpHead<'h, 'b>>, HttpParseError> {
-    let body = buf
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .map_or(&[][..], |i| &buf[i..]);
+    let body = buf.iter().position(|&b| b != b'\r' && b != b'\n').map_or(&[][..], |i| &buf[i..]);
     let cap = body.len().min(5);
     let is_response = if b"HTTP/".starts_with(&body[..cap]) {
         if cap < 5 {
-            return if buf.len() > HTTP_MAX_HEAD_LEN {
-                Err(HttpParseError::HeadTooLong)
-            } else {
-                Ok(None)
-            };
+            return if buf.len() > HTTP_MAX_HEAD_LEN { Err(HttpParseError::HeadTooLong) } else { Ok(None) };
         }
         true
     } else {
@@ -111,17 +104,9 @@ pub fn parse_head<'h, 'b>(
         let mut res = httparse::Response::new(headers);
         match lenient().parse_response(&mut res, buf) {
             Ok(Status::Complete(len)) => {
-                let httparse::Response {
-                    version,
-                    code,
-                    reason,
-                    headers,
-                } = res;
+                let httparse::Response { version, code, reason, headers } = res;
                 Some(HttpHead {
-                    start: StartLine::Response {
-                        code: code.unwrap_or(0),
-                        reason: reason.unwrap_or(""),
-                    },
+                    start: StartLine::Response { code: code.unwrap_or(0), reason: reason.unwrap_or("") },
                     minor_version: version.unwrap_or(0),
                     headers,
                     len,
@@ -134,17 +119,9 @@ pub fn parse_head<'h, 'b>(
         let mut req = httparse::Request::new(headers);
         match lenient().parse_request(&mut req, buf) {
             Ok(Status::Complete(len)) => {
-                let httparse::Request {
-                    method,
-                    path,
-                    version,
-                    headers,
-                } = req;
+                let httparse::Request { method, path, version, headers } = req;
                 Some(HttpHead {
-                    start: StartLine::Request {
-                        method: method.unwrap_or(""),
-                        target: path.unwrap_or(""),
-                    },
+                    start: StartLine::Request { method: method.unwrap_or(""), target: path.unwrap_or("") },
                     minor_version: version.unwrap_or(0),
                     headers,
                     len,
@@ -165,14 +142,8 @@ pub fn parse_head<'h, 'b>(
 /// Header value with surrounding spaces and tabs removed.
 #[must_use]
 pub fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(start, |i| i + 1);
+    let start = v.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(v.len());
+    let end = v.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |i| i + 1);
     v.get(start..end.max(start)).unwrap_or_default()
 }
 
@@ -182,9 +153,7 @@ pub fn parse_decimal(v: &[u8]) -> u64 {
     trim(v)
         .iter()
         .take_while(|b| b.is_ascii_digit())
-        .fold(0u64, |acc, &d| {
-            acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-        })
+        .fold(0u64, |acc, &d| acc.saturating_mul(10).saturating_add(u64::from(d - b'0')))
 }
 
 /// What the headers say about the body.
@@ -241,11 +210,7 @@ pub enum BodyKind {
 /// Content-Length; a request without either has no body; a response without either is read until
 /// close with `Connection: close` or on HTTP/1.0 without keep-alive, and is empty otherwise.
 #[must_use]
-pub fn body_kind(
-    head: &HttpHead<'_, '_>,
-    framing: &Framing,
-    answers_head_request: bool,
-) -> BodyKind {
+pub fn body_kind(head: &HttpHead<'_, '_>, framing: &Framing, answers_head_request: bool) -> BodyKind {
     if let StartLine::Response { code, .. } = head.start {
         if (100..200).contains(&code) || code == 204 || code == 304 || answers_head_request {
             return BodyKind::None;
@@ -258,9 +223,7 @@ pub fn body_kind(
         Some(0) => BodyKind::None,
         Some(n) => BodyKind::Length(n),
         None if head.is_request() => BodyKind::None,
-        None if framing.close || (head.minor_version == 0 && !framing.keep_alive) => {
-            BodyKind::UntilClose
-        }
+        None if framing.close || (head.minor_version == 0 && !framing.keep_alive) => BodyKind::UntilClose,
         None => BodyKind::None,
     }
 }
@@ -289,9 +252,7 @@ pub fn find_message_start(buf: &[u8], at_line_start: bool) -> Boundary {
     loop {
         if let Some(at) = candidate {
             if at >= buf.len() {
-                return Boundary::NotFound {
-                    at_line_start: true,
-                };
+                return Boundary::NotFound { at_line_start: true };
             }
             match probe_start_line(buf.get(at..).unwrap_or_default()) {
                 Probe::Yes => return Boundary::Found(at),
@@ -300,16 +261,9 @@ pub fn find_message_start(buf: &[u8], at_line_start: bool) -> Boundary {
             }
             from = at;
         }
-        match buf
-            .get(from..)
-            .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
-        {
+        match buf.get(from..).and_then(|rest| rest.iter().position(|&b| b == b'\n')) {
             Some(nl) => candidate = Some(from + nl + 1),
-            None => {
-                return Boundary::NotFound {
-                    at_line_start: buf.last() == Some(&b'\n'),
-                }
-            }
+            None => return Boundary::NotFound { at_line_start: buf.last() == Some(&b'\n') },
         }
     }
 }
@@ -341,11 +295,7 @@ fn probe_status_line(line: &[u8]) -> Probe {
         let Some(&b) = line.get(i) else {
             return Probe::NeedMore;
         };
-        if !(if want == b'#' {
-            b.is_ascii_digit()
-        } else {
-            b == want
-        }) {
+        if !(if want == b'#' { b.is_ascii_digit() } else { b == want }) {
             return Probe::No;
         }
     }
@@ -364,8 +314,7 @@ fn probe_request_line(line: &[u8]) -> Probe {
     };
     let text = window[..end].strip_suffix(b"\r").unwrap_or(&window[..end]);
     let mut parts = text.split(|&b| b == b' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Probe::No;
     };
@@ -383,28 +332,17 @@ fn probe_request_line(line: &[u8]) -> Probe {
 }
 
 fn is_method(m: &[u8]) -> bool {
-    (1..=20).contains(&m.len())
-        && m.iter()
-            .all(|&b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
+    (1..=20).contains(&m.len()) && m.iter().all(|&b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
 }
 
 /// A line that has not ended yet could still become a request line.
 fn plausible_request_prefix(partial: &[u8]) -> bool {
-    let method_end = partial
-        .iter()
-        .position(|&b| b == b' ')
-        .unwrap_or(partial.len());
+    let method_end = partial.iter().position(|&b| b == b' ').unwrap_or(partial.len());
     let method = &partial[..method_end];
-    if method.len() > 20
-        || !method
-            .iter()
-            .all(|&b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
-    {
+    if method.len() > 20 || !method.iter().all(|&b| b.is_ascii_uppercase() || b == b'-' || b == b'_') {
         return false;
     }
-    partial
-        .iter()
-        .all(|&b| b >= b' ' && b != 0x7f || b == b'\r')
+    partial.iter().all(|&b| b >= b' ' && b != 0x7f || b == b'\r')
 }
 
 /// Parses a chunk-size line at the start of `buf`: `Ok(Some((line_len, size)))`, `Ok(None)` when the
@@ -425,11 +363,7 @@ pub fn parse_chunk_size(buf: &[u8]) -> Result<Option<(usize, u64)>, HttpParseErr
 /// # Errors
 /// [`HttpParseError::InvalidChunk`] when the line exceeds [`HTTP_MAX_CHUNK_LINE`].
 pub fn line_len(buf: &[u8]) -> Result<Option<usize>, HttpParseError> {
-    match buf
-        .iter()
-        .take(HTTP_MAX_CHUNK_LINE)
-        .position(|&b| b == b'\n')
-    {
+    match buf.iter().take(HTTP_MAX_CHUNK_LINE).position(|&b| b == b'\n') {
         Some(i) => Ok(Some(i + 1)),
         None if buf.len() < HTTP_MAX_CHUNK_LINE => Ok(None),
         None => Err(HttpParseError::InvalidChunk),
@@ -446,11 +380,7 @@ mod tests {
         let mut hdrs = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
         parse_head(buf, &mut hdrs).map(|o| {
             o.map(|h| {
-                let list = h
-                    .headers
-                    .iter()
-                    .map(|x| (x.name.to_owned(), x.value.to_vec()))
-                    .collect();
+                let list = h.headers.iter().map(|x| (x.name.to_owned(), x.value.to_vec())).collect();
                 (h.start, h.minor_version, h.len, list)
             })
         })
@@ -459,25 +389,11 @@ mod tests {
     #[test]
     fn request_and_response_heads() {
         let (start, minor, len, hdrs) =
-            head(b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
-                .unwrap()
-                .unwrap();
-        assert_eq!(
-            start,
-            StartLine::Request {
-                method: "GET",
-                target: "/a?b=1"
-            }
-        );
+            head(b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc").unwrap().unwrap();
+        assert_eq!(start, StartLine::Request { method: "GET", target: "/a?b=1" });
         assert_eq!((minor, len, hdrs.len()), (1, 51, 2));
         let (start, minor, _, _) = head(b"HTTP/1.0 404 Not Found\r\n\r\n").unwrap().unwrap();
-        assert_eq!(
-            start,
-            StartLine::Response {
-                code: 404,
-                reason: "Not Found"
-            }
-        );
+        assert_eq!(start, StartLine::Response { code: 404, reason: "Not Found" });
         assert_eq!(minor, 0);
     }
 
@@ -496,99 +412,42 @@ mod tests {
     #[test]
     fn framing_and_body_rules() {
         let mut hdrs = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
-        let h = parse_head(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 9\r\n\r\n",
-            &mut hdrs,
-        )
-        .unwrap()
-        .unwrap();
+        let h =
+            parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 9\r\n\r\n", &mut hdrs)
+                .unwrap()
+                .unwrap();
         let f = Framing::of(h.headers);
         assert!(f.chunked);
         assert_eq!(body_kind(&h, &f, false), BodyKind::Chunked);
         assert_eq!(body_kind(&h, &f, true), BodyKind::None);
 
         let mut hdrs = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
-        let h = parse_head(b"HTTP/1.0 200 OK\r\n\r\n", &mut hdrs)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            body_kind(&h, &Framing::of(h.headers), false),
-            BodyKind::UntilClose
-        );
+        let h = parse_head(b"HTTP/1.0 200 OK\r\n\r\n", &mut hdrs).unwrap().unwrap();
+        assert_eq!(body_kind(&h, &Framing::of(h.headers), false), BodyKind::UntilClose);
         let mut hdrs = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
-        let h = parse_head(b"HTTP/1.1 200 OK\r\n\r\n", &mut hdrs)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            body_kind(&h, &Framing::of(h.headers), false),
-            BodyKind::None
-        );
+        let h = parse_head(b"HTTP/1.1 200 OK\r\n\r\n", &mut hdrs).unwrap().unwrap();
+        assert_eq!(body_kind(&h, &Framing::of(h.headers), false), BodyKind::None);
         let mut hdrs = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
-        let h = parse_head(
-            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
-            &mut hdrs,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(
-            body_kind(&h, &Framing::of(h.headers), false),
-            BodyKind::None
-        );
+        let h = parse_head(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", &mut hdrs).unwrap().unwrap();
+        assert_eq!(body_kind(&h, &Framing::of(h.headers), false), BodyKind::None);
         let mut hdrs = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
-        let h = parse_head(
-            b"POST / HTTP/1.1\r\nContent-Length:  12x\r\n\r\n",
-            &mut hdrs,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(
-            body_kind(&h, &Framing::of(h.headers), false),
-            BodyKind::Length(12)
-        );
+        let h = parse_head(b"POST / HTTP/1.1\r\nContent-Length:  12x\r\n\r\n", &mut hdrs).unwrap().unwrap();
+        assert_eq!(body_kind(&h, &Framing::of(h.headers), false), BodyKind::Length(12));
     }
 
     #[test]
     fn resync_finds_start_lines() {
-        assert_eq!(
-            find_message_start(b"GET / HTTP/1.1\r\n", true),
-            Boundary::Found(0)
-        );
-        assert_eq!(
-            find_message_start(b"GET / HTTP/1.1\r\n", false),
-            Boundary::NotFound {
-                at_line_start: true
-            }
-        );
-        assert_eq!(
-            find_message_start(b"xx\r\nHTTP/1.1 200 OK\r\n", false),
-            Boundary::Found(4)
-        );
-        assert_eq!(
-            find_message_start(b"xx\nHTTP/1", false),
-            Boundary::NeedMore(3)
-        );
-        assert_eq!(
-            find_message_start(b"xx\nPOST /upl", false),
-            Boundary::NeedMore(3)
-        );
+        assert_eq!(find_message_start(b"GET / HTTP/1.1\r\n", true), Boundary::Found(0));
+        assert_eq!(find_message_start(b"GET / HTTP/1.1\r\n", false), Boundary::NotFound { at_line_start: true });
+        assert_eq!(find_message_start(b"xx\r\nHTTP/1.1 200 OK\r\n", false), Boundary::Found(4));
+        assert_eq!(find_message_start(b"xx\nHTTP/1", false), Boundary::NeedMore(3));
+        assert_eq!(find_message_start(b"xx\nPOST /upl", false), Boundary::NeedMore(3));
         assert_eq!(
             find_message_start(b"xx\npost / HTTP/1.1\r\nab", false),
-            Boundary::NotFound {
-                at_line_start: false
-            }
+            Boundary::NotFound { at_line_start: false }
         );
-        assert_eq!(
-            find_message_start(b"a\nb\nGET /x y HTTP/1.1\n", true),
-            Boundary::NotFound {
-                at_line_start: true
-            }
-        );
-        assert_eq!(
-            find_message_start(b"\x00\x01\n", true),
-            Boundary::NotFound {
-                at_line_start: true
-            }
-        );
+        assert_eq!(find_message_start(b"a\nb\nGET /x y HTTP/1.1\n", true), Boundary::NotFound { at_line_start: true });
+        assert_eq!(find_message_start(b"\x00\x01\n", true), Boundary::NotFound { at_line_start: true });
     }
 
     #[test]

@@ -26,9 +26,7 @@ use super::event::build_transaction;
 use super::message::HttpMessage;
 #[cfg(doc)]
 use super::parser::HTTP_MAX_HEAD_LEN;
-use super::parser::{
-    body_kind, find_message_start, parse_head, Boundary, Framing, HTTP_MAX_HEADERS,
-};
+use super::parser::{body_kind, find_message_start, parse_head, Boundary, Framing, HTTP_MAX_HEADERS};
 use crate::protocols::{Direction, ParseCtx, ProtocolState};
 use crate::time::Timestamp;
 
@@ -42,10 +40,7 @@ enum Phase {
     #[default]
     Head,
     /// Inside a body.
-    Body {
-        msg: Box<HttpMessage>,
-        reader: BodyReader,
-    },
+    Body { msg: Box<HttpMessage>, reader: BodyReader },
     /// Looking for the next start line; offset 0 of the next bytes is a candidate when `at_line_start`.
     Resync { at_line_start: bool },
     /// Inside the body of a request that was already answered (an early response, e.g. `413` or a
@@ -76,13 +71,7 @@ impl HttpState {
     /// A fresh connection.
     #[must_use]
     pub fn new(cfg: Arc<HttpConfig>) -> Self {
-        Self {
-            cfg,
-            streams: Default::default(),
-            pending: VecDeque::new(),
-            last_seen: None,
-            tunnel: false,
-        }
+        Self { cfg, streams: Default::default(), pending: VecDeque::new(), last_seen: None, tunnel: false }
     }
 
     /// Requests waiting for a response.
@@ -143,8 +132,7 @@ impl HttpState {
             _ => {}
         }
         cx.stats.transactions += 1;
-        cx.out
-            .push(build_transaction(req, resp, &self.cfg, cx.conn));
+        cx.out.push(build_transaction(req, resp, &self.cfg, cx.conn));
     }
 
     /// Publishes what is in progress and everything pending (connection idle or gone).
@@ -153,12 +141,8 @@ impl HttpState {
             let stream = &mut self.streams[dir.index()];
             if let Phase::Body { .. } = stream.phase {
                 // The rest of this body, if it ever comes, is not a message start.
-                if let Phase::Body { msg, .. } = mem::replace(
-                    &mut stream.phase,
-                    Phase::Resync {
-                        at_line_start: false,
-                    },
-                ) {
+                if let Phase::Body { msg, .. } = mem::replace(&mut stream.phase, Phase::Resync { at_line_start: false })
+                {
                     self.message_complete(*msg, cx);
                 }
             }
@@ -169,12 +153,7 @@ impl HttpState {
     }
 
     /// Parses one head at the start of `data`; returns the bytes used (0 when incomplete).
-    fn parse_head_at(
-        &mut self,
-        dir: Direction,
-        data: &[u8],
-        cx: &mut ParseCtx<'_>,
-    ) -> Option<usize> {
+    fn parse_head_at(&mut self, dir: Direction, data: &[u8], cx: &mut ParseCtx<'_>) -> Option<usize> {
         let ts = *self.streams[dir.index()].head_ts.get_or_insert(cx.ts);
         let mut headers = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
         match parse_head(data, &mut headers) {
@@ -183,27 +162,19 @@ impl HttpState {
                 cx.stats.parse_errors += 1;
                 let stream = &mut self.streams[dir.index()];
                 stream.head_ts = None;
-                stream.phase = Phase::Resync {
-                    at_line_start: false,
-                };
+                stream.phase = Phase::Resync { at_line_start: false };
                 None
             }
             Ok(Some(head)) => {
                 let framing = Framing::of(head.headers);
-                let answers_head =
-                    !head.is_request() && self.pending.front().is_some_and(|r| r.is_head_request);
+                let answers_head = !head.is_request() && self.pending.front().is_some_and(|r| r.is_head_request);
                 let kind = body_kind(&head, &framing, answers_head);
                 let msg = HttpMessage::from_head(&head, data, ts, &framing, &self.cfg);
                 let used = head.len;
                 self.streams[dir.index()].head_ts = None;
                 match BodyReader::new(kind) {
                     None => self.message_complete(msg, cx),
-                    Some(reader) => {
-                        self.streams[dir.index()].phase = Phase::Body {
-                            msg: Box::new(msg),
-                            reader,
-                        }
-                    }
+                    Some(reader) => self.streams[dir.index()].phase = Phase::Body { msg: Box::new(msg), reader },
                 }
                 Some(used)
             }
@@ -225,9 +196,7 @@ impl ProtocolState for HttpState {
                 Phase::Resync { at_line_start } => match find_message_start(rest, at_line_start) {
                     Boundary::Found(off) => pos += off,
                     Boundary::NeedMore(off) => {
-                        stream.phase = Phase::Resync {
-                            at_line_start: true,
-                        };
+                        stream.phase = Phase::Resync { at_line_start: true };
                         return pos + off;
                     }
                     Boundary::NotFound { at_line_start } => {
@@ -237,10 +206,7 @@ impl ProtocolState for HttpState {
                 },
                 Phase::Head if matches!(rest.first(), Some(b'\r' | b'\n')) => {
                     // Stray line ends between messages belong to no message (size, time).
-                    pos += rest
-                        .iter()
-                        .take_while(|&&b| b == b'\r' || b == b'\n')
-                        .count();
+                    pos += rest.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
                 }
                 Phase::Head => match self.parse_head_at(dir, rest, cx) {
                     Some(0) => return pos,
@@ -250,9 +216,7 @@ impl ProtocolState for HttpState {
                 Phase::Skip { mut reader } => match reader.feed(rest, |_| {}) {
                     Err(_) => {
                         cx.stats.parse_errors += 1;
-                        self.streams[dir.index()].phase = Phase::Resync {
-                            at_line_start: false,
-                        };
+                        self.streams[dir.index()].phase = Phase::Resync { at_line_start: false };
                     }
                     Ok(step) => {
                         pos += step.consumed;
@@ -262,10 +226,7 @@ impl ProtocolState for HttpState {
                         }
                     }
                 },
-                Phase::Body {
-                    mut msg,
-                    mut reader,
-                } => {
+                Phase::Body { mut msg, mut reader } => {
                     let max = self.cfg.max_message_size;
                     let counts_length = !matches!(reader, BodyReader::Length { .. });
                     let was_truncated = msg.truncated;
@@ -281,9 +242,7 @@ impl ProtocolState for HttpState {
                     match step {
                         Err(_) => {
                             cx.stats.parse_errors += 1;
-                            self.streams[dir.index()].phase = Phase::Resync {
-                                at_line_start: false,
-                            };
+                            self.streams[dir.index()].phase = Phase::Resync { at_line_start: false };
                         }
                         Ok(step) => {
                             pos += step.consumed;
@@ -309,66 +268,27 @@ impl ProtocolState for HttpState {
         self.streams[i].head_ts = None;
         let lost = u64::from(len);
         let (next, complete) = match mem::take(&mut self.streams[i].phase) {
-            Phase::Body {
-                mut msg,
-                reader: BodyReader::Length { remaining },
-            } if lost > 0 => {
+            Phase::Body { mut msg, reader: BodyReader::Length { remaining } } if lost > 0 => {
                 msg.note_packet_loss();
                 if lost < remaining {
-                    (
-                        Phase::Body {
-                            msg,
-                            reader: BodyReader::Length {
-                                remaining: remaining - lost,
-                            },
-                        },
-                        None,
-                    )
+                    (Phase::Body { msg, reader: BodyReader::Length { remaining: remaining - lost } }, None)
                 } else if lost == remaining {
                     (Phase::Head, Some(msg))
                 } else {
                     // The end of the body and the start of what followed are gone.
-                    (
-                        Phase::Resync {
-                            at_line_start: true,
-                        },
-                        Some(msg),
-                    )
+                    (Phase::Resync { at_line_start: true }, Some(msg))
                 }
             }
-            Phase::Skip {
-                reader: BodyReader::Length { remaining },
-            } if lost > 0 && lost < remaining => (
-                Phase::Skip {
-                    reader: BodyReader::Length {
-                        remaining: remaining - lost,
-                    },
-                },
-                None,
-            ),
-            Phase::Skip {
-                reader: BodyReader::Length { remaining },
-            } if lost == remaining => (Phase::Head, None),
-            Phase::Body {
-                mut msg,
-                reader: BodyReader::UntilClose,
-            } if lost > 0 => {
+            Phase::Skip { reader: BodyReader::Length { remaining } } if lost > 0 && lost < remaining => {
+                (Phase::Skip { reader: BodyReader::Length { remaining: remaining - lost } }, None)
+            }
+            Phase::Skip { reader: BodyReader::Length { remaining } } if lost == remaining => (Phase::Head, None),
+            Phase::Body { mut msg, reader: BodyReader::UntilClose } if lost > 0 => {
                 msg.note_packet_loss();
                 msg.content_length += lost;
-                (
-                    Phase::Body {
-                        msg,
-                        reader: BodyReader::UntilClose,
-                    },
-                    None,
-                )
+                (Phase::Body { msg, reader: BodyReader::UntilClose }, None)
             }
-            _ => (
-                Phase::Resync {
-                    at_line_start: true,
-                },
-                None,
-            ),
+            _ => (Phase::Resync { at_line_start: true }, None),
         };
         self.streams[i].phase = next;
         if let Some(msg) = complete {

@@ -59,12 +59,7 @@ impl Harness {
     fn feed(&mut self, dir: Direction, bytes: &[u8]) -> &mut Self {
         let buf = &mut self.pending[dir.index()];
         buf.extend_from_slice(bytes);
-        let mut cx = ParseCtx {
-            ts: self.ts,
-            conn: &self.conn,
-            out: &mut self.out,
-            stats: &mut self.stats,
-        };
+        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
         let used = self.state.parse(dir, buf, &mut cx);
         assert!(used <= buf.len());
         buf.drain(..used);
@@ -74,45 +69,25 @@ impl Harness {
 
     fn gap(&mut self, dir: Direction, len: u32) -> &mut Self {
         self.pending[dir.index()].clear();
-        let mut cx = ParseCtx {
-            ts: self.ts,
-            conn: &self.conn,
-            out: &mut self.out,
-            stats: &mut self.stats,
-        };
+        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
         self.state.gap(dir, len, &mut cx);
         self
     }
 
     fn fin(&mut self, dir: Direction) -> &mut Self {
-        let mut cx = ParseCtx {
-            ts: self.ts,
-            conn: &self.conn,
-            out: &mut self.out,
-            stats: &mut self.stats,
-        };
+        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
         self.state.fin(dir, &mut cx);
         self
     }
 
     fn expire(&mut self) -> &mut Self {
-        let mut cx = ParseCtx {
-            ts: self.ts,
-            conn: &self.conn,
-            out: &mut self.out,
-            stats: &mut self.stats,
-        };
+        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
         self.state.expire(&mut cx);
         self
     }
 
     fn close(&mut self) -> &mut Self {
-        let mut cx = ParseCtx {
-            ts: self.ts,
-            conn: &self.conn,
-            out: &mut self.out,
-            stats: &mut self.stats,
-        };
+        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
         self.state.close(&mut cx);
         self
     }
@@ -122,22 +97,16 @@ fn field<'a>(tx: &'a Transaction, key: &str) -> &'a Value {
     tx.fields.get(key).unwrap_or(&Value::Null)
 }
 
-const GET: &[u8] = b"GET /index.html?b=2&a=1 HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: curl/7.37.1\r\nAccept: */*\r\n\r\n";
-const OK_HELLO: &[u8] =
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
+const GET: &[u8] =
+    b"GET /index.html?b=2&a=1 HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: curl/7.37.1\r\nAccept: */*\r\n\r\n";
+const OK_HELLO: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
 const NOT_FOUND: &[u8] = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
 
 #[test]
 fn keep_alive_request_response_fields() {
     let mut h = Harness::default();
     h.feed(C2S, GET).at(1).feed(S2C, OK_HELLO);
-    h.at(2)
-        .feed(
-            C2S,
-            b"GET /missing HTTP/1.1\r\nHost: www.example.com\r\n\r\n",
-        )
-        .at(3)
-        .feed(S2C, NOT_FOUND);
+    h.at(2).feed(C2S, b"GET /missing HTTP/1.1\r\nHost: www.example.com\r\n\r\n").at(3).feed(S2C, NOT_FOUND);
     assert_eq!(h.out.len(), 2);
     let tx = &h.out[0];
     assert_eq!((tx.kind, tx.status), ("http", Status::Ok));
@@ -220,20 +189,14 @@ fn pipelining_is_fifo_and_split_invariant() {
     let mut h = Harness::default();
     h.feed(C2S, &reqs).feed(S2C, &resps);
     assert_eq!(h.out[0].query.as_deref(), Some("GET /a"));
-    assert_eq!(
-        field(&h.out[0], "http.response.headers"),
-        &json!({"content-length": 5})
-    );
+    assert_eq!(field(&h.out[0], "http.response.headers"), &json!({"content-length": 5}));
     assert_eq!(h.out[0].response_bytes, Some(CHUNKED_OK.len() as u64));
     assert_eq!(h.out[1].query.as_deref(), Some("POST /b"));
     assert_eq!(field(&h.out[1], "url.query"), "x=1&y=2");
     assert_eq!(field(&h.out[1], "http.response.status_code"), 201);
     // The response to HEAD has no body although it announces 1000 bytes.
     assert_eq!(h.out[2].query.as_deref(), Some("HEAD /c"));
-    assert_eq!(
-        field(&h.out[2], "http.response.headers"),
-        &json!({"content-length": 1000})
-    );
+    assert_eq!(field(&h.out[2], "http.response.headers"), &json!({"content-length": 1000}));
     assert_eq!(h.state.pending_requests(), 0);
     for chunk in 1..=reqs.len().max(resps.len()) {
         assert_eq!(run_split(&reqs, &resps, chunk), whole, "chunk size {chunk}");
@@ -241,8 +204,7 @@ fn pipelining_is_fifo_and_split_invariant() {
     // Every single split point of each stream.
     for cut in 0..=resps.len() {
         let mut h = Harness::default();
-        h.feed(C2S, &reqs[..cut.min(reqs.len())])
-            .feed(C2S, &reqs[cut.min(reqs.len())..]);
+        h.feed(C2S, &reqs[..cut.min(reqs.len())]).feed(C2S, &reqs[cut.min(reqs.len())..]);
         h.feed(S2C, &resps[..cut]).feed(S2C, &resps[cut..]).close();
         assert_eq!(summary(&h.out), whole, "cut {cut}");
     }
@@ -258,36 +220,24 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 fn chunked_gzip_body_is_decoded_when_captured() {
     let body = gzip(b"<html><body>hello hello hello</body></html>");
     let (a, b) = body.split_at(10);
-    let mut resp = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut resp =
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
     for part in [a, b] {
         resp.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
         resp.extend_from_slice(part);
         resp.extend_from_slice(b"\r\n");
     }
     resp.extend_from_slice(b"0\r\n\r\n");
-    let cfg = HttpConfig {
-        include_body_for: vec!["text/html".into()],
-        send_response: true,
-        ..HttpConfig::default()
-    };
+    let cfg = HttpConfig { include_body_for: vec!["text/html".into()], send_response: true, ..HttpConfig::default() };
     let mut h = Harness::new(cfg);
     h.feed(C2S, GET).feed(S2C, &resp);
     let tx = &h.out[0];
-    assert_eq!(
-        field(tx, "http.response.body.content"),
-        "<html><body>hello hello hello</body></html>"
-    );
+    assert_eq!(field(tx, "http.response.body.content"), "<html><body>hello hello hello</body></html>");
     assert_eq!(field(tx, "http.response.body.bytes"), 43);
-    assert_eq!(
-        field(tx, "http.response.headers")["content-length"],
-        body.len()
-    );
+    assert_eq!(field(tx, "http.response.headers")["content-length"], body.len());
     assert_eq!(tx.response_bytes, Some(resp.len() as u64));
-    assert!(tx
-        .response
-        .as_deref()
-        .unwrap()
-        .ends_with("\r\n\r\n<html><body>hello hello hello</body></html>"));
+    assert!(tx.response.as_deref().unwrap().ends_with("\r\n\r\n<html><body>hello hello hello</body></html>"));
     assert!(tx.notes.is_empty());
 
     // Without capture the body is only counted.
@@ -300,18 +250,11 @@ fn chunked_gzip_body_is_decoded_when_captured() {
 #[test]
 fn stray_line_ends_between_messages_are_not_counted() {
     let mut h = Harness::default();
-    h.feed(
-        S2C,
-        b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nabc\r\n",
-    );
+    h.feed(S2C, b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nabc\r\n");
     h.at(1).feed(C2S, GET).at(2).feed(S2C, OK_HELLO);
     assert_eq!(h.out.len(), 2);
     let tx = &h.out[1];
-    assert_eq!(
-        tx.end,
-        Some(h.ts),
-        "the response starts with its own packet"
-    );
+    assert_eq!(tx.end, Some(h.ts), "the response starts with its own packet");
     assert_eq!(tx.response_bytes, Some(OK_HELLO.len() as u64));
 }
 
@@ -323,51 +266,27 @@ fn no_body_statuses_and_head() {
         S2C,
         b"HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\nHTTP/1.1 304 Not Modified\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
     );
-    let codes: Vec<_> = h
-        .out
-        .iter()
-        .map(|t| field(t, "http.response.status_code").clone())
-        .collect();
+    let codes: Vec<_> = h.out.iter().map(|t| field(t, "http.response.status_code").clone()).collect();
     assert_eq!(codes, [json!(204), json!(304), json!(200)]);
 }
 
 #[test]
 fn expect_100_continue_gives_one_transaction() {
-    let cfg = HttpConfig {
-        send_all_headers: true,
-        ..HttpConfig::default()
-    };
+    let cfg = HttpConfig { send_all_headers: true, ..HttpConfig::default() };
     let mut h = Harness::new(cfg);
     h.conn.server_port = 9200;
-    h.feed(
-        C2S,
-        b"PUT /idx HTTP/1.1\r\nHost: h:9200\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
-    );
+    h.feed(C2S, b"PUT /idx HTTP/1.1\r\nHost: h:9200\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
     h.at(1).feed(S2C, b"HTTP/1.1 100 Continue\r\n\r\n");
-    h.at(2)
-        .feed(C2S, b"data")
-        .at(3)
-        .feed(S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+    h.at(2).feed(C2S, b"data").at(3).feed(S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
     // Also when the body was already complete before the 100 arrived.
-    h.feed(
-        C2S,
-        b"PUT /idx HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx",
-    );
-    h.feed(
-        S2C,
-        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
-    )
-    .close();
+    h.feed(C2S, b"PUT /idx HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx");
+    h.feed(S2C, b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n").close();
     assert_eq!(h.out.len(), 2, "{:#?}", h.out);
     let tx = &h.out[0];
     assert_eq!(field(tx, "http.request.headers")["expect"], "100-continue");
     assert_eq!(field(tx, "http.response.status_code"), 200);
     assert_eq!(field(tx, "url.port"), 9200);
-    assert_eq!(
-        tx.notes,
-        Vec::<String>::new(),
-        "9200 is a mismatch only against the server port"
-    );
+    assert_eq!(tx.notes, Vec::<String>::new(), "9200 is a mismatch only against the server port");
     assert_eq!(field(&h.out[1], "http.response.status_code"), 201);
     assert_eq!(h.stats.unmatched_responses, 0);
 }
@@ -375,12 +294,8 @@ fn expect_100_continue_gives_one_transaction() {
 #[test]
 fn early_response_pairs_with_the_request_still_uploading() {
     let mut h = Harness::default();
-    h.feed(
-        C2S,
-        b"POST /upload HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n",
-    );
-    h.at(1)
-        .feed(S2C, b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n");
+    h.feed(C2S, b"POST /upload HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n");
+    h.at(1).feed(S2C, b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(h.out.len(), 1, "{:#?}", h.out);
     // The rest of the upload, if the client sends it anyway, is skipped, not parsed as a request.
     h.at(2).feed(C2S, b"0123456789");
@@ -397,11 +312,7 @@ fn early_response_pairs_with_the_request_still_uploading() {
 fn close_delimited_body_ends_at_fin() {
     let mut h = Harness::default();
     h.feed(C2S, b"GET / HTTP/1.0\r\n\r\n");
-    h.feed(
-        S2C,
-        b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>",
-    )
-    .feed(S2C, b"</html>");
+    h.feed(S2C, b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>").feed(S2C, b"</html>");
     assert!(h.out.is_empty());
     h.fin(S2C);
     let tx = &h.out[0];
@@ -421,10 +332,7 @@ fn unmatched_response_and_request() {
     assert!(h.out.is_empty(), "a lone 100 Continue is dropped");
     h.at(5).feed(S2C, NOT_FOUND);
     let tx = &h.out[0];
-    assert_eq!(
-        (tx.status, tx.start, tx.end),
-        (Status::Error, None, Some(h.ts))
-    );
+    assert_eq!((tx.status, tx.start, tx.end), (Status::Error, None, Some(h.ts)));
     assert_eq!(tx.ts, h.ts);
     assert_eq!(tx.notes, ["Unmatched response"]);
     assert!(tx.fields.get("http.version").is_none() && tx.method.is_none());
@@ -438,15 +346,9 @@ fn unmatched_response_and_request() {
     assert_eq!(tx.notes, ["Unmatched request"]);
     assert_eq!(tx.query.as_deref(), Some("GET /something"));
     assert!(tx.fields.get("http.response.status_code").is_none());
-    assert_eq!(
-        (h.stats.unmatched_requests, h.stats.unmatched_responses),
-        (1, 1)
-    );
+    assert_eq!((h.stats.unmatched_requests, h.stats.unmatched_responses), (1, 1));
 
-    let mut h = Harness::new(HttpConfig {
-        transaction_timeout: Duration::from_secs(1),
-        ..HttpConfig::default()
-    });
+    let mut h = Harness::new(HttpConfig { transaction_timeout: Duration::from_secs(1), ..HttpConfig::default() });
     h.feed(C2S, GET).close();
     assert_eq!(h.out[0].notes, ["Unmatched request"]);
 }
@@ -454,10 +356,7 @@ fn unmatched_response_and_request() {
 #[test]
 fn gap_inside_body_keeps_the_transaction() {
     let mut h = Harness::default();
-    h.feed(C2S, GET).feed(
-        S2C,
-        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
-    );
+    h.feed(C2S, GET).feed(S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
     h.gap(S2C, 50).feed(S2C, &[b'x'; 40]);
     let tx = &h.out[0];
     assert_eq!(tx.status, Status::Ok);
@@ -466,53 +365,31 @@ fn gap_inside_body_keeps_the_transaction() {
 
     // The gap swallows the end of the body: the message completes, the next one is found again.
     let mut h = Harness::default();
-    h.feed(C2S, &[GET, GET].concat())
-        .feed(S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123");
-    h.gap(S2C, 200)
-        .feed(S2C, b"tail of something\r\n")
-        .feed(S2C, OK_HELLO);
+    h.feed(C2S, &[GET, GET].concat()).feed(S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123");
+    h.gap(S2C, 200).feed(S2C, b"tail of something\r\n").feed(S2C, OK_HELLO);
     assert_eq!(h.out.len(), 2);
     assert_eq!(h.out[0].notes, ["Packet loss while capturing the response"]);
     assert!(h.out[1].notes.is_empty());
 
     // Read-until-close bodies count the lost bytes.
     let mut h = Harness::default();
-    h.feed(C2S, GET)
-        .feed(S2C, b"HTTP/1.0 200 OK\r\n\r\nab")
-        .gap(S2C, 10)
-        .feed(S2C, b"cd")
-        .fin(S2C);
-    assert_eq!(
-        field(&h.out[0], "http.response.headers")["content-length"],
-        14
-    );
+    h.feed(C2S, GET).feed(S2C, b"HTTP/1.0 200 OK\r\n\r\nab").gap(S2C, 10).feed(S2C, b"cd").fin(S2C);
+    assert_eq!(field(&h.out[0], "http.response.headers")["content-length"], 14);
     assert_eq!(h.out[0].notes, ["Packet loss while capturing the response"]);
 }
 
 #[test]
 fn gap_in_head_or_chunked_body_resyncs() {
     let mut h = Harness::default();
-    h.feed(C2S, b"GET /lost HTTP/1.1\r\nHo")
-        .gap(C2S, 30)
-        .feed(C2S, b"st: x\r\n\r\n")
-        .feed(C2S, GET);
+    h.feed(C2S, b"GET /lost HTTP/1.1\r\nHo").gap(C2S, 30).feed(C2S, b"st: x\r\n\r\n").feed(C2S, GET);
     h.feed(S2C, OK_HELLO);
     assert_eq!(h.out.len(), 1);
     assert_eq!(h.out[0].query.as_deref(), Some("GET /index.html"));
 
     let mut h = Harness::default();
-    h.feed(C2S, GET).feed(
-        S2C,
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc",
-    );
-    h.gap(S2C, 100)
-        .feed(S2C, b"def\r\n0\r\n\r\n")
-        .feed(S2C, OK_HELLO);
-    assert_eq!(
-        h.out.len(),
-        1,
-        "the chunked response is dropped, the next one pairs"
-    );
+    h.feed(C2S, GET).feed(S2C, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc");
+    h.gap(S2C, 100).feed(S2C, b"def\r\n0\r\n\r\n").feed(S2C, OK_HELLO);
+    assert_eq!(h.out.len(), 1, "the chunked response is dropped, the next one pairs");
     assert!(h.out[0].notes.is_empty());
     assert_eq!(h.stats.gaps, 1);
 }
@@ -521,10 +398,8 @@ fn gap_in_head_or_chunked_body_resyncs() {
 fn mid_stream_pickup_waits_for_a_start_line() {
     let mut h = Harness::default();
     h.gap(C2S, 0).gap(S2C, 0);
-    h.feed(C2S, b"rest of an earlier body\r\nmore")
-        .feed(C2S, b"\r\nGET /x HTTP/1.1\r\n\r\n");
-    h.feed(S2C, b"ody bytes\nHTTP/1.1 2")
-        .feed(S2C, b"00 OK\r\nContent-Length: 0\r\n\r\n");
+    h.feed(C2S, b"rest of an earlier body\r\nmore").feed(C2S, b"\r\nGET /x HTTP/1.1\r\n\r\n");
+    h.feed(S2C, b"ody bytes\nHTTP/1.1 2").feed(S2C, b"00 OK\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(h.out.len(), 1);
     assert_eq!(h.out[0].query.as_deref(), Some("GET /x"));
     assert_eq!(h.stats.parse_errors, 0);
@@ -548,16 +423,10 @@ fn authorization_redaction_and_basic_auth_user() {
     assert_eq!(field(tx, "http.request.headers")["x-secret"], "REDACTED");
     let raw = tx.request.as_deref().unwrap();
     let stars = "*".repeat(" Basic c2ltcGxlc2ltb246cGFzc3dvcmQ=".len());
-    assert!(
-        raw.contains(&format!("\r\nAuthorization:{stars}\r\n")),
-        "{raw}"
-    );
+    assert!(raw.contains(&format!("\r\nAuthorization:{stars}\r\n")), "{raw}");
     assert!(tx.fields.get("user.name").is_none());
 
-    let mut h = Harness::new(HttpConfig {
-        send_all_headers: true,
-        ..HttpConfig::default()
-    });
+    let mut h = Harness::new(HttpConfig { send_all_headers: true, ..HttpConfig::default() });
     h.feed(C2S, req).feed(S2C, OK_HELLO);
     assert_eq!(field(&h.out[0], "user.name"), "simplesimon");
     assert_eq!(field(&h.out[0], "related.user"), &json!(["simplesimon"]));
@@ -569,10 +438,7 @@ fn authorization_redaction_and_basic_auth_user() {
 
 #[test]
 fn hide_keywords_and_url_encoding() {
-    let hide = || HttpConfig {
-        hide_keywords: vec!["pass".into(), "password".into()],
-        ..HttpConfig::default()
-    };
+    let hide = || HttpConfig { hide_keywords: vec!["pass".into(), "password".into()], ..HttpConfig::default() };
     let post = b"POST /login HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 25\r\n\r\nuser=monica&pass=secret&x";
     let mut h = Harness::new(hide());
     h.feed(C2S, post).feed(S2C, OK_HELLO);
@@ -580,11 +446,7 @@ fn hide_keywords_and_url_encoding() {
     assert!(!format!("{:?}", h.out[0]).contains("secret"));
 
     let mut h = Harness::new(hide());
-    h.feed(
-        C2S,
-        b"GET /login?user=monica&pass=secret HTTP/1.1\r\nHost: h\r\n\r\n",
-    )
-    .feed(S2C, OK_HELLO);
+    h.feed(C2S, b"GET /login?user=monica&pass=secret HTTP/1.1\r\nHost: h\r\n\r\n").feed(S2C, OK_HELLO);
     assert_eq!(field(&h.out[0], "url.query"), "pass=xxxxx&user=monica");
     assert!(!format!("{:?}", h.out[0]).contains("secret"));
 
@@ -595,20 +457,12 @@ fn hide_keywords_and_url_encoding() {
     )
     .into_bytes();
     req.extend_from_slice(json_body);
-    let mut h = Harness::new(HttpConfig {
-        include_body_for: vec!["x-www-form-urlencoded".into()],
-        ..HttpConfig::default()
-    });
+    let mut h =
+        Harness::new(HttpConfig { include_body_for: vec!["x-www-form-urlencoded".into()], ..HttpConfig::default() });
     h.feed(C2S, &req).feed(S2C, OK_HELLO);
     let tx = &h.out[0];
-    assert_eq!(
-        field(tx, "url.query"),
-        "%7B+%22query%22%3A+%7B+%22match_all%22%3A+%7B%7D%7D%7D%0A="
-    );
-    assert_eq!(
-        field(tx, "http.request.body.content"),
-        std::str::from_utf8(json_body).unwrap()
-    );
+    assert_eq!(field(tx, "url.query"), "%7B+%22query%22%3A+%7B+%22match_all%22%3A+%7B%7D%7D%7D%0A=");
+    assert_eq!(field(tx, "http.request.body.content"), std::str::from_utf8(json_body).unwrap());
     assert_eq!(tx.notes, ["Host header port number mismatch"]);
     assert_eq!(
         field(tx, "url.full"),
@@ -632,10 +486,7 @@ fn headers_cookies_real_ip_and_ports() {
     h.feed(S2C, OK_HELLO);
     let tx = &h.out[0];
     assert_eq!(field(tx, "network.forwarded_ip"), "89.247.39.104");
-    assert_eq!(
-        field(tx, "related.ip"),
-        &json!(["10.0.0.5", "89.247.39.104"])
-    );
+    assert_eq!(field(tx, "related.ip"), &json!(["10.0.0.5", "89.247.39.104"]));
     assert_eq!(field(tx, "related.hosts"), &json!(["http://ref.example/"]));
     assert_eq!(field(tx, "http.request.referrer"), "http://ref.example/");
     assert_eq!(
@@ -649,28 +500,16 @@ fn headers_cookies_real_ip_and_ports() {
 
 #[test]
 fn max_message_size_truncates_the_stored_body() {
-    let cfg = HttpConfig {
-        include_body_for: vec!["binary".into()],
-        max_message_size: 1024,
-        ..HttpConfig::default()
-    };
+    let cfg = HttpConfig { include_body_for: vec!["binary".into()], max_message_size: 1024, ..HttpConfig::default() };
     let mut h = Harness::new(cfg);
-    let mut resp =
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/binary\r\nContent-Length: 2048\r\n\r\n"
-            .to_vec();
+    let mut resp = b"HTTP/1.1 200 OK\r\nContent-Type: application/binary\r\nContent-Length: 2048\r\n\r\n".to_vec();
     resp.extend(std::iter::repeat_n(b'z', 2048));
     h.feed(C2S, GET);
     for part in resp.chunks(700) {
         h.feed(S2C, part);
     }
     let tx = &h.out[0];
-    assert_eq!(
-        field(tx, "http.response.body.content")
-            .as_str()
-            .unwrap()
-            .len(),
-        1024
-    );
+    assert_eq!(field(tx, "http.response.body.content").as_str().unwrap().len(), 1024);
     assert_eq!(tx.response_bytes, Some(resp.len() as u64));
     assert_eq!(h.stats.oversize_messages, 1);
     assert!(h.max_buffered < 100, "body bytes are consumed as they come");
@@ -691,17 +530,9 @@ fn pending_queue_is_bounded() {
 #[test]
 fn upgrade_turns_the_connection_into_a_tunnel() {
     let mut h = Harness::default();
-    h.feed(
-        C2S,
-        b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
-    );
-    h.feed(
-        S2C,
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello",
-    );
-    h.feed(C2S, b"\x81\x85garbage GET / HTTP/1.1\r\n\r\n")
-        .feed(S2C, NOT_FOUND)
-        .close();
+    h.feed(C2S, b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    h.feed(S2C, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello");
+    h.feed(C2S, b"\x81\x85garbage GET / HTTP/1.1\r\n\r\n").feed(S2C, NOT_FOUND).close();
     assert_eq!(h.out.len(), 1);
     assert_eq!(field(&h.out[0], "http.response.status_code"), 101);
 }
@@ -709,14 +540,9 @@ fn upgrade_turns_the_connection_into_a_tunnel() {
 #[test]
 fn garbage_is_counted_and_skipped() {
     let mut h = Harness::default();
-    h.feed(
-        C2S,
-        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03 not http at all\r\n",
-    );
+    h.feed(C2S, b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03 not http at all\r\n");
     assert_eq!(h.stats.parse_errors, 1);
-    h.feed(C2S, b"more junk\n")
-        .feed(C2S, GET)
-        .feed(S2C, b"\x00\x01garbage\nHTTP/1.1 200 OK\r\n\r\n");
+    h.feed(C2S, b"more junk\n").feed(C2S, GET).feed(S2C, b"\x00\x01garbage\nHTTP/1.1 200 OK\r\n\r\n");
     assert_eq!(h.out.len(), 1);
     assert_eq!(h.stats.parse_errors, 2);
     assert!(h.max_buffered < 200);
@@ -767,11 +593,7 @@ fn random_bytes_never_panic_and_buffers_stay_bounded() {
     for round in 0..300 {
         let mut h = Harness::new(cfg.clone());
         for _ in 0..40 {
-            let dir = if rng.next().is_multiple_of(2) {
-                C2S
-            } else {
-                S2C
-            };
+            let dir = if rng.next().is_multiple_of(2) { C2S } else { S2C };
             let mut data = pieces[rng.below(pieces.len())].to_vec();
             for _ in 0..rng.below(4) {
                 let at = rng.below(data.len());
@@ -780,9 +602,7 @@ fn random_bytes_never_panic_and_buffers_stay_bounded() {
                 }
             }
             if rng.next().is_multiple_of(4) {
-                data = (0..rng.below(200))
-                    .map(|_| u8::try_from(rng.next() & 0xff).unwrap_or(0))
-                    .collect();
+                data = (0..rng.below(200)).map(|_| u8::try_from(rng.next() & 0xff).unwrap_or(0)).collect();
             }
             let cut = rng.below(data.len() + 1);
             h.feed(dir, &data[..cut]).feed(dir, &data[cut..]);
@@ -803,10 +623,7 @@ fn random_bytes_never_panic_and_buffers_stay_bounded() {
             }
         }
         h.close();
-        assert!(
-            h.max_buffered <= super::parser::HTTP_MAX_HEAD_LEN + 4096,
-            "round {round}"
-        );
+        assert!(h.max_buffered <= super::parser::HTTP_MAX_HEAD_LEN + 4096, "round {round}");
         for tx in &h.out {
             assert_eq!(tx.kind, "http");
             assert!(tx.start.is_some() || tx.end.is_some());

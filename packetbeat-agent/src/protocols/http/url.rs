@@ -28,10 +28,7 @@ pub fn parse_target(target: &str) -> Option<Target<'_>> {
     }
     let rest = target.split_once('#').map_or(target, |(r, _)| r);
     if rest == "*" {
-        return Some(Target {
-            path: b"*".to_vec(),
-            raw_query: "",
-        });
+        return Some(Target { path: b"*".to_vec(), raw_query: "" });
     }
     let (has_scheme, rest) = match scheme_len(rest)? {
         0 => (false, rest),
@@ -41,10 +38,7 @@ pub fn parse_target(target: &str) -> Option<Target<'_>> {
     if !rest.starts_with('/') {
         if has_scheme {
             // Opaque URL (`mailto:x`): no path.
-            return Some(Target {
-                path: Vec::new(),
-                raw_query,
-            });
+            return Some(Target { path: Vec::new(), raw_query });
         }
         let first_segment = rest.split('/').next().unwrap_or_default();
         if first_segment.contains(':') {
@@ -54,19 +48,14 @@ pub fn parse_target(target: &str) -> Option<Target<'_>> {
     let mut path = rest;
     if (has_scheme || !rest.starts_with("///")) && rest.starts_with("//") {
         let authority_and_path = &rest[2..];
-        let end = authority_and_path
-            .find('/')
-            .unwrap_or(authority_and_path.len());
+        let end = authority_and_path.find('/').unwrap_or(authority_and_path.len());
         let authority = &authority_and_path[..end];
         if !valid_authority(authority) {
             return None;
         }
         path = &authority_and_path[end..];
     }
-    Some(Target {
-        path: unescape(path.as_bytes(), false)?,
-        raw_query,
-    })
+    Some(Target { path: unescape(path.as_bytes(), false)?, raw_query })
 }
 
 /// Length of a leading `scheme` (before `:`), 0 when there is none; `None` for Go's "missing
@@ -188,9 +177,7 @@ fn push_escaped(out: &mut String, b: u8) {
 fn query_escape_into(out: &mut String, s: &[u8]) {
     for &b in s {
         match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b))
-            }
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(b)),
             b' ' => out.push('+'),
             _ => push_escaped(out, b),
         }
@@ -201,9 +188,7 @@ fn query_escape_into(out: &mut String, s: &[u8]) {
 fn path_escape_into(out: &mut String, s: &[u8]) {
     for &b in s {
         match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b))
-            }
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(b)),
             b'$' | b'&' | b'+' | b',' | b'/' | b':' | b';' | b'=' | b'@' => out.push(char::from(b)),
             _ => push_escaped(out, b),
         }
@@ -214,11 +199,9 @@ fn path_escape_into(out: &mut String, s: &[u8]) {
 fn host_escape_into(out: &mut String, s: &str) {
     for b in s.bytes() {
         match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b))
-            }
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':'
-            | b'[' | b']' | b'<' | b'>' | b'"' => out.push(char::from(b)),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(b)),
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'[' | b']' | b'<'
+            | b'>' | b'"' => out.push(char::from(b)),
             _ => push_escaped(out, b),
         }
     }
@@ -264,15 +247,11 @@ mod tests {
 
     #[test]
     fn targets() {
-        let t =
-            parse_target("/dashboard/transactions?src_ip=192.35.243.1&input=packetbeat").unwrap();
+        let t = parse_target("/dashboard/transactions?src_ip=192.35.243.1&input=packetbeat").unwrap();
         assert_eq!(t.path, b"/dashboard/transactions");
         assert_eq!(t.raw_query, "src_ip=192.35.243.1&input=packetbeat");
         assert_eq!(parse_target("/a%20b+c#frag").unwrap().path, b"/a b+c");
-        assert_eq!(
-            parse_target("http://example.com:8080/x?y").unwrap().path,
-            b"/x"
-        );
+        assert_eq!(parse_target("http://example.com:8080/x?y").unwrap().path, b"/x");
         assert_eq!(parse_target("//host/p").unwrap().path, b"/p");
         assert_eq!(parse_target("*").unwrap().path, b"*");
         assert!(parse_target("/bad%zz").is_none());
@@ -284,14 +263,8 @@ mod tests {
 
     #[test]
     fn values_encode_like_go() {
-        assert_eq!(
-            encoded("src_ip=192.35.243.1&input=packetbeat"),
-            "input=packetbeat&src_ip=192.35.243.1"
-        );
-        assert_eq!(
-            encoded("user=monica&pass=secret"),
-            "pass=secret&user=monica"
-        );
+        assert_eq!(encoded("src_ip=192.35.243.1&input=packetbeat"), "input=packetbeat&src_ip=192.35.243.1");
+        assert_eq!(encoded("user=monica&pass=secret"), "pass=secret&user=monica");
         assert_eq!(
             encoded("{ \"query\": { \"match_all\": {}}}\n"),
             "%7B+%22query%22%3A+%7B+%22match_all%22%3A+%7B%7D%7D%7D%0A="
@@ -304,14 +277,8 @@ mod tests {
 
     #[test]
     fn full_urls() {
-        assert_eq!(
-            full_url("www.example.com", 80, b"/", "").unwrap(),
-            "http://www.example.com/"
-        );
-        assert_eq!(
-            full_url("h", 8080, b"/a b", "x=1").unwrap(),
-            "http://h:8080/a%20b?x=1"
-        );
+        assert_eq!(full_url("www.example.com", 80, b"/", "").unwrap(), "http://www.example.com/");
+        assert_eq!(full_url("h", 8080, b"/a b", "x=1").unwrap(), "http://h:8080/a%20b?x=1");
         assert_eq!(full_url("::1", 80, b"/", "").unwrap(), "http://[::1]/");
         assert_eq!(full_url("::1", 81, b"", "").unwrap(), "http://[::1]:81");
         assert_eq!(full_url("h", 80, b"x(1)", "").unwrap(), "http://h/x%281%29");

@@ -31,10 +31,7 @@ impl BinaryType {
     /// From a column definition's type and flags.
     #[must_use]
     pub fn of_column(field_type: u8, flags: u16) -> Self {
-        Self {
-            field_type,
-            unsigned: flags & UNSIGNED_FLAG != 0,
-        }
+        Self { field_type, unsigned: flags & UNSIGNED_FLAG != 0 }
     }
 }
 
@@ -79,10 +76,7 @@ pub fn execute_params(
         types.clear();
         for _ in 0..count {
             let (t, r) = take(rest, 2)?;
-            types.push(BinaryType {
-                field_type: t[0],
-                unsigned: t[1] & 0x80 != 0,
-            });
+            types.push(BinaryType { field_type: t[0], unsigned: t[1] & 0x80 != 0 });
             rest = r;
             if query_attributes {
                 rest = lenenc_str(rest)?.1;
@@ -106,9 +100,7 @@ pub fn execute_params(
 }
 
 fn is_null(bitmap: &[u8], bit: usize) -> bool {
-    bitmap
-        .get(bit / 8)
-        .is_some_and(|b| b & (1 << (bit % 8)) != 0)
+    bitmap.get(bit / 8).is_some_and(|b| b & (1 << (bit % 8)) != 0)
 }
 
 /// Decodes a binary result row (`0x00`, NULL bitmap with a 2-bit offset, values), calling `cell`
@@ -116,11 +108,7 @@ fn is_null(bitmap: &[u8], bit: usize) -> bool {
 ///
 /// # Errors
 /// Truncated rows or unknown types.
-pub fn binary_row(
-    payload: &[u8],
-    columns: &[BinaryType],
-    mut cell: impl FnMut(&str),
-) -> Result<(), MysqlParseError> {
+pub fn binary_row(payload: &[u8], columns: &[BinaryType], mut cell: impl FnMut(&str)) -> Result<(), MysqlParseError> {
     let (_, rest) = take(payload, 1)?;
     let (bitmap, mut rest) = take(rest, (columns.len() + 9) / 8)?;
     for (i, ty) in columns.iter().enumerate() {
@@ -215,10 +203,7 @@ fn time(data: &[u8]) -> Result<(String, &[u8]), MysqlParseError> {
 #[must_use]
 pub fn text_of(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
-        Ok(s) => s
-            .get(..s.floor_char_boundary(MYSQL_MAX_VALUE_LEN))
-            .unwrap_or(s)
-            .to_owned(),
+        Ok(s) => s.get(..s.floor_char_boundary(MYSQL_MAX_VALUE_LEN)).unwrap_or(s).to_owned(),
         Err(_) => {
             let keep = bytes.get(..(MYSQL_MAX_VALUE_LEN - 2) / 2).unwrap_or(bytes);
             let mut s = String::with_capacity(2 + 2 * keep.len());
@@ -236,40 +221,18 @@ mod tests {
     use super::*;
 
     fn t(field_type: u8) -> BinaryType {
-        BinaryType {
-            field_type,
-            unsigned: false,
-        }
+        BinaryType { field_type, unsigned: false }
     }
 
     #[test]
     fn integers_signed_and_unsigned() {
         assert_eq!(value(t(1), &[0xff]).unwrap().0, "-1");
-        assert_eq!(
-            value(
-                BinaryType {
-                    field_type: 1,
-                    unsigned: true
-                },
-                &[0xff]
-            )
-            .unwrap()
-            .0,
-            "255"
-        );
+        assert_eq!(value(BinaryType { field_type: 1, unsigned: true }, &[0xff]).unwrap().0, "255");
         assert_eq!(value(t(2), &[0x00, 0x80]).unwrap().0, "-32768");
         assert_eq!(value(t(3), &42i32.to_le_bytes()).unwrap().0, "42");
         assert_eq!(value(t(8), &(-5i64).to_le_bytes()).unwrap().0, "-5");
         assert_eq!(
-            value(
-                BinaryType {
-                    field_type: 8,
-                    unsigned: true
-                },
-                &u64::MAX.to_le_bytes()
-            )
-            .unwrap()
-            .0,
+            value(BinaryType { field_type: 8, unsigned: true }, &u64::MAX.to_le_bytes()).unwrap().0,
             "18446744073709551615"
         );
         assert_eq!(value(t(3), &[1, 2]), Err(MysqlParseError::Incomplete));
@@ -279,67 +242,39 @@ mod tests {
     fn floats_dates_times_strings() {
         assert_eq!(value(t(4), &1.5f32.to_le_bytes()).unwrap().0, "1.5");
         assert_eq!(value(t(5), &2.25f64.to_le_bytes()).unwrap().0, "2.25");
+        assert_eq!(value(t(0x0a), &[4, 0xe8, 0x07, 2, 29]).unwrap().0, "2024-02-29");
+        assert_eq!(value(t(0x0c), &[7, 0xe8, 0x07, 2, 29, 13, 5, 9]).unwrap().0, "2024-02-29 13:05:09");
         assert_eq!(
-            value(t(0x0a), &[4, 0xe8, 0x07, 2, 29]).unwrap().0,
-            "2024-02-29"
-        );
-        assert_eq!(
-            value(t(0x0c), &[7, 0xe8, 0x07, 2, 29, 13, 5, 9]).unwrap().0,
-            "2024-02-29 13:05:09"
-        );
-        assert_eq!(
-            value(
-                t(0x0c),
-                &[11, 0xe8, 0x07, 2, 29, 13, 5, 9, 0x40, 0xe2, 0x01, 0]
-            )
-            .unwrap()
-            .0,
+            value(t(0x0c), &[11, 0xe8, 0x07, 2, 29, 13, 5, 9, 0x40, 0xe2, 0x01, 0]).unwrap().0,
             "2024-02-29 13:05:09.123456"
         );
         assert_eq!(value(t(0x0c), &[0]).unwrap().0, "0000-00-00 00:00:00");
-        assert_eq!(
-            value(t(0x0b), &[8, 1, 1, 0, 0, 0, 2, 3, 4]).unwrap().0,
-            "-26:03:04"
-        );
+        assert_eq!(value(t(0x0b), &[8, 1, 1, 0, 0, 0, 2, 3, 4]).unwrap().0, "-26:03:04");
         assert_eq!(value(t(0xf6), b"\x0512.50").unwrap().0, "12.50");
         assert_eq!(value(t(0xfc), b"\x03\x00\x01\xff").unwrap().0, "0x0001ff");
         assert_eq!(value(t(0xfd), b"\xfc\x02\x00hi").unwrap().0, "hi");
         assert_eq!(value(t(0x06), b"").unwrap().0, "NULL");
         assert!(value(t(0x20), b"x").is_err());
-        assert_eq!(
-            value(t(0xfe), b"\xfe\xff\xff\xff\xff\xff\xff\xff\x7f"),
-            Err(MysqlParseError::Incomplete)
-        );
+        assert_eq!(value(t(0xfe), b"\xfe\xff\xff\xff\xff\xff\xff\xff\x7f"), Err(MysqlParseError::Incomplete));
     }
 
     #[test]
     fn execute_with_null_bitmap_and_rebinding() {
         // id 1, flags 0, iterations 1, 3 params: NULL bitmap 0b010, bound, types LONGLONG, STRING, DOUBLE.
-        let mut p = vec![
-            0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0b010, 1, 8, 0, 0xfe, 0, 5, 0,
-        ];
+        let mut p = vec![0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0b010, 1, 8, 0, 0xfe, 0, 5, 0];
         p.extend_from_slice(&7i64.to_le_bytes());
         p.extend_from_slice(&0.5f64.to_le_bytes());
         let mut types = Vec::new();
-        assert_eq!(
-            execute_params(&p, 3, &mut types, false).unwrap(),
-            ["7", "NULL", "0.5"]
-        );
+        assert_eq!(execute_params(&p, 3, &mut types, false).unwrap(), ["7", "NULL", "0.5"]);
         // Same statement again without new types: the saved ones apply.
         let mut q = vec![0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0b000, 0];
         q.extend_from_slice(&8i64.to_le_bytes());
         q.extend_from_slice(b"\x02ab");
         q.extend_from_slice(&1.0f64.to_le_bytes());
-        assert_eq!(
-            execute_params(&q, 3, &mut types, false).unwrap(),
-            ["8", "ab", "1"]
-        );
+        assert_eq!(execute_params(&q, 3, &mut types, false).unwrap(), ["8", "ab", "1"]);
         assert!(execute_params(&q, 3, &mut Vec::new(), false).is_err());
         assert!(execute_params(&q[..14], 3, &mut types, false).is_err());
-        assert_eq!(
-            execute_params(&q, 0, &mut types, false).unwrap(),
-            Vec::<String>::new()
-        );
+        assert_eq!(execute_params(&q, 0, &mut types, false).unwrap(), Vec::<String>::new());
     }
 
     #[test]

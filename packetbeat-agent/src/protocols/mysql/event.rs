@@ -61,23 +61,9 @@ impl Command {
 /// Builds the transaction of `cmd` and its response (absent when it was lost).
 #[must_use]
 pub fn build_transaction(cmd: Command, resp: Option<Response>, cfg: &MysqlConfig) -> Transaction {
-    let Command {
-        code,
-        ts,
-        bytes,
-        query: raw_query,
-        unknown_statement,
-        params,
-        mut notes,
-        ..
-    } = cmd;
-    let mut tx = Transaction {
-        kind: "mysql",
-        ts,
-        start: Some(ts),
-        request_bytes: Some(bytes),
-        ..Transaction::default()
-    };
+    let Command { code, ts, bytes, query: raw_query, unknown_statement, params, mut notes, .. } = cmd;
+    let mut tx =
+        Transaction { kind: "mysql", ts, start: Some(ts), request_bytes: Some(bytes), ..Transaction::default() };
     let raw_query = raw_query.unwrap_or_default();
     let sql = trim_query(&raw_query);
     let mut query = sql.to_owned();
@@ -100,23 +86,17 @@ pub fn build_transaction(cmd: Command, resp: Option<Response>, cfg: &MysqlConfig
         }
         tx.end = resp.ts;
         tx.response_bytes = Some(resp.bytes);
-        tx.fields
-            .insert("mysql.affected_rows".into(), json!(resp.affected_rows));
-        tx.fields
-            .insert("mysql.insert_id".into(), json!(resp.insert_id));
-        tx.fields
-            .insert("mysql.num_rows".into(), json!(resp.num_rows));
-        tx.fields
-            .insert("mysql.num_fields".into(), json!(resp.num_fields));
+        tx.fields.insert("mysql.affected_rows".into(), json!(resp.affected_rows));
+        tx.fields.insert("mysql.insert_id".into(), json!(resp.insert_id));
+        tx.fields.insert("mysql.num_rows".into(), json!(resp.num_rows));
+        tx.fields.insert("mysql.num_fields".into(), json!(resp.num_fields));
         if let Some((code, message)) = &resp.error {
             tx.status = Status::Error;
             tx.fields.insert("mysql.error_code".into(), json!(code));
-            tx.fields
-                .insert("mysql.error_message".into(), json!(message));
+            tx.fields.insert("mysql.error_message".into(), json!(message));
         }
         if !resp.tables.is_empty() {
-            tx.fields
-                .insert("path".into(), json!(resp.tables.join(", ")));
+            tx.fields.insert("path".into(), json!(resp.tables.join(", ")));
         }
         if cfg.send_response {
             let csv = csv(&resp.columns, &resp.rows);
@@ -140,11 +120,7 @@ pub fn csv(columns: &[String], rows: &[Vec<String>]) -> String {
         record(&mut out, columns.iter().map(|c| c.replace('\n', "\\n")));
     }
     for row in rows {
-        record(
-            &mut out,
-            row.iter()
-                .map(|c| c.replace('\n', "\\n").replace('\r', "\\r")),
-        );
+        record(&mut out, row.iter().map(|c| c.replace('\n', "\\n").replace('\r', "\\r")));
     }
     out
 }
@@ -170,9 +146,7 @@ fn needs_quotes(f: &str) -> bool {
     if f.is_empty() {
         return false;
     }
-    f == "\\."
-        || f.contains([',', '"', '\r', '\n'])
-        || f.chars().next().is_some_and(char::is_whitespace)
+    f == "\\." || f.contains([',', '"', '\r', '\n']) || f.chars().next().is_some_and(char::is_whitespace)
 }
 
 /// The value of a transaction field, for tests.
@@ -188,14 +162,8 @@ mod tests {
     #[test]
     fn csv_like_go() {
         let cols = vec!["a".to_owned(), "b,c".to_owned()];
-        let rows = vec![
-            vec!["x\ny".to_owned(), " lead".to_owned()],
-            vec!["q\"t".to_owned(), String::new()],
-        ];
-        assert_eq!(
-            csv(&cols, &rows),
-            "a,\"b,c\"\nx\\ny,\" lead\"\n\"q\"\"t\",\n"
-        );
+        let rows = vec![vec!["x\ny".to_owned(), " lead".to_owned()], vec!["q\"t".to_owned(), String::new()]];
+        assert_eq!(csv(&cols, &rows), "a,\"b,c\"\nx\\ny,\" lead\"\n\"q\"\"t\",\n");
         assert_eq!(csv(&[], &[]), "");
     }
 

@@ -92,10 +92,7 @@ pub fn parse_header(data: &[u8]) -> Option<PacketHeader> {
     let [a, b, c, seq, ..] = *data else {
         return None;
     };
-    Some(PacketHeader {
-        len: u32::from_le_bytes([a, b, c, 0]),
-        seq,
-    })
+    Some(PacketHeader { len: u32::from_le_bytes([a, b, c, 0]), seq })
 }
 
 /// Splits `n` bytes off the front of `data`.
@@ -167,11 +164,7 @@ pub fn parse_ok(payload: &[u8]) -> Result<OkPacket, MysqlParseError> {
     let (affected_rows, rest) = lenenc_int(rest)?;
     let (insert_id, rest) = lenenc_int(rest)?;
     let status = le::<2>(rest).map_or(0, |(s, _)| s as u16);
-    Ok(OkPacket {
-        affected_rows,
-        insert_id,
-        status,
-    })
+    Ok(OkPacket { affected_rows, insert_id, status })
 }
 
 /// Whether a payload that starts with `0xFE` is an EOF/terminating-OK packet rather than a row
@@ -192,9 +185,7 @@ pub fn is_classic_eof(first: u8, len: u32) -> bool {
 #[must_use]
 pub fn terminator_status(payload: &[u8], len: u32) -> u16 {
     if len < 7 {
-        payload
-            .get(3..5)
-            .map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
+        payload.get(3..5).map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
     } else {
         parse_ok(payload).map_or(0, |ok| ok.status)
     }
@@ -225,11 +216,7 @@ pub fn parse_err(payload: &[u8]) -> Result<ErrPacket<'_>, MysqlParseError> {
         }
         _ => (None, rest),
     };
-    Ok(ErrPacket {
-        code: code as u16,
-        sqlstate,
-        message,
-    })
+    Ok(ErrPacket { code: code as u16, sqlstate, message })
 }
 
 /// `COM_STMT_PREPARE`'s OK packet.
@@ -255,11 +242,7 @@ pub fn parse_prepare_ok(payload: &[u8]) -> Result<PrepareOk, MysqlParseError> {
     let (stmt_id, rest) = le::<4>(rest)?;
     let (num_columns, rest) = le::<2>(rest)?;
     let (num_params, _) = le::<2>(rest)?;
-    Ok(PrepareOk {
-        stmt_id: stmt_id as u32,
-        num_columns: num_columns as u16,
-        num_params: num_params as u16,
-    })
+    Ok(PrepareOk { stmt_id: stmt_id as u32, num_columns: num_columns as u16, num_params: num_params as u16 })
 }
 
 /// What the event needs from a column definition (protocol 4.1).
@@ -300,13 +283,7 @@ pub fn parse_column_def(payload: &[u8]) -> Result<ColumnDef<'_>, MysqlParseError
     let (_length, rest) = le::<4>(rest)?;
     let (field_type, rest) = le::<1>(rest)?;
     let (flags, _) = le::<2>(rest)?;
-    Ok(ColumnDef {
-        schema,
-        table,
-        name,
-        field_type: field_type as u8,
-        flags: flags as u16,
-    })
+    Ok(ColumnDef { schema, table, name, field_type: field_type as u8, flags: flags as u16 })
 }
 
 /// The parts of the client's handshake response the decoder needs.
@@ -324,16 +301,9 @@ pub struct HandshakeResponse {
 /// Too short for the capability flags.
 pub fn parse_handshake_response(payload: &[u8]) -> Result<HandshakeResponse, MysqlParseError> {
     let (low, _) = le::<2>(payload)?;
-    let capabilities = if low as u32 & CLIENT_PROTOCOL_41 != 0 {
-        le::<4>(payload)?.0 as u32
-    } else {
-        low as u32
-    };
+    let capabilities = if low as u32 & CLIENT_PROTOCOL_41 != 0 { le::<4>(payload)?.0 as u32 } else { low as u32 };
     let ssl_request = capabilities & CLIENT_SSL != 0 && payload.len() <= 32;
-    Ok(HandshakeResponse {
-        capabilities,
-        ssl_request,
-    })
+    Ok(HandshakeResponse { capabilities, ssl_request })
 }
 
 /// Whether a server payload is the initial handshake (protocol version 10, server version string).
@@ -360,11 +330,7 @@ pub fn plausible_command(header: PacketHeader, payload_prefix: &[u8]) -> bool {
     }
     match cmd {
         COM_QUERY | COM_STMT_PREPARE | COM_INIT_DB => {
-            header.len > 1
-                && body
-                    .iter()
-                    .take(32)
-                    .all(|&b| b >= 0x20 || b"\t\r\n".contains(&b))
+            header.len > 1 && body.iter().take(32).all(|&b| b >= 0x20 || b"\t\r\n".contains(&b))
         }
         COM_STMT_EXECUTE => header.len >= 10 && body.get(5..9).is_none_or(|it| it == [1, 0, 0, 0]),
         COM_STMT_CLOSE | COM_STMT_RESET => header.len == 5,
@@ -379,9 +345,7 @@ pub fn plausible_response_start(header: PacketHeader, payload_prefix: &[u8]) -> 
     match payload_prefix.first() {
         Some(0x00 | 0xff) => header.len >= 3,
         Some(0xfb) => true,
-        Some(&n) => {
-            n != 0xfe && header.len <= 9 && lenenc_int(payload_prefix).is_ok_and(|(c, _)| c > 0)
-        }
+        Some(&n) => n != 0xfe && header.len <= 9 && lenenc_int(payload_prefix).is_ok_and(|(c, _)| c > 0),
         None => false,
     }
 }
@@ -389,11 +353,7 @@ pub fn plausible_response_start(header: PacketHeader, payload_prefix: &[u8]) -> 
 /// The first word of the trimmed query, upper-cased (Packetbeat's `method`).
 #[must_use]
 pub fn method_of(query: &str) -> String {
-    query
-        .split([' ', '\r', '\n', '\t'])
-        .next()
-        .unwrap_or_default()
-        .to_uppercase()
+    query.split([' ', '\r', '\n', '\t']).next().unwrap_or_default().to_uppercase()
 }
 
 /// Trims what Packetbeat trims around a query: space, `\r`, `\n`, `\t`.

@@ -12,9 +12,9 @@
 
 use super::binary::{binary_row, BinaryType};
 use super::parser::{
-    is_classic_eof, is_terminator, lenenc_int, lenenc_str, parse_column_def, parse_err, parse_ok,
-    parse_prepare_ok, terminator_status, PacketHeader, PrepareOk, COM_STMT_EXECUTE, COM_STMT_FETCH,
-    COM_STMT_PREPARE, SERVER_MORE_RESULTS_EXISTS, SERVER_STATUS_CURSOR_EXISTS,
+    is_classic_eof, is_terminator, lenenc_int, lenenc_str, parse_column_def, parse_err, parse_ok, parse_prepare_ok,
+    terminator_status, PacketHeader, PrepareOk, COM_STMT_EXECUTE, COM_STMT_FETCH, COM_STMT_PREPARE,
+    SERVER_MORE_RESULTS_EXISTS, SERVER_STATUS_CURSOR_EXISTS,
 };
 use crate::time::Timestamp;
 
@@ -156,11 +156,7 @@ impl ResponseReader {
     /// A reader for the response to command `code`.
     #[must_use]
     pub fn new(code: u8) -> Self {
-        Self {
-            stage: Stage::first_for(code),
-            binary: code == COM_STMT_EXECUTE,
-            ..Self::default()
-        }
+        Self { stage: Stage::first_for(code), binary: code == COM_STMT_EXECUTE, ..Self::default() }
     }
 
     /// Whether a packet of this response has been seen.
@@ -212,11 +208,7 @@ impl ResponseReader {
                     return Step::Invalid("fewer columns than announced");
                 }
                 self.column(p.payload, cap);
-                self.stage = if left > 1 {
-                    Stage::Columns(left - 1)
-                } else {
-                    Stage::AfterColumns
-                };
+                self.stage = if left > 1 { Stage::Columns(left - 1) } else { Stage::AfterColumns };
                 Step::More
             }
             Stage::AfterColumns if is_terminator(first, len) => {
@@ -242,10 +234,7 @@ impl ResponseReader {
             Stage::Rows => self.row(first, p, cap),
             Stage::PrepareParams { left, columns } => {
                 if left > 1 {
-                    self.stage = Stage::PrepareParams {
-                        left: left - 1,
-                        columns,
-                    };
+                    self.stage = Stage::PrepareParams { left: left - 1, columns };
                     return Step::More;
                 }
                 self.after_group(*deprecate_eof, columns)
@@ -304,17 +293,13 @@ impl ResponseReader {
                 self.stage = match (ok.num_params, ok.num_columns) {
                     (0, 0) => return Step::Done,
                     (0, n) => Stage::PrepareColumns(n),
-                    (p, n) => Stage::PrepareParams {
-                        left: p,
-                        columns: n,
-                    },
+                    (p, n) => Stage::PrepareParams { left: p, columns: n },
                 };
                 Step::More
             }
             0x00 => match parse_ok(payload) {
                 Ok(ok) => {
-                    self.resp.affected_rows =
-                        self.resp.affected_rows.saturating_add(ok.affected_rows);
+                    self.resp.affected_rows = self.resp.affected_rows.saturating_add(ok.affected_rows);
                     if ok.insert_id != 0 {
                         self.resp.insert_id = ok.insert_id;
                     }
@@ -341,11 +326,7 @@ impl ResponseReader {
                 }
                 self.types.clear();
                 // CLIENT_OPTIONAL_RESULTSET_METADATA: a 0 after the count means no definitions.
-                self.stage = if rest == [0] {
-                    Stage::AfterColumns
-                } else {
-                    Stage::Columns(n)
-                };
+                self.stage = if rest == [0] { Stage::AfterColumns } else { Stage::Columns(n) };
                 Step::More
             }
         }
@@ -393,20 +374,14 @@ impl ResponseReader {
         let Ok(col) = parse_column_def(payload) else {
             if self.capturing(cap) {
                 self.resp.columns.push(String::new());
-                self.types.push(BinaryType {
-                    field_type: 0xfe,
-                    unsigned: false,
-                });
+                self.types.push(BinaryType { field_type: 0xfe, unsigned: false });
             }
             return;
         };
         add_table(&mut self.resp.tables, col.schema, col.table);
         if self.capturing(cap) {
-            self.resp
-                .columns
-                .push(String::from_utf8_lossy(col.name).into_owned());
-            self.types
-                .push(BinaryType::of_column(col.field_type, col.flags));
+            self.resp.columns.push(String::from_utf8_lossy(col.name).into_owned());
+            self.types.push(BinaryType::of_column(col.field_type, col.flags));
         }
     }
 
@@ -419,11 +394,7 @@ impl ResponseReader {
         }
         self.resp.num_rows += 1;
         if self.capturing(cap) && self.resp.rows.len() < cap.max_rows {
-            let mut cut = RowCut {
-                row: Vec::new(),
-                len: 0,
-                max: cap.max_row_length,
-            };
+            let mut cut = RowCut { row: Vec::new(), len: 0, max: cap.max_row_length };
             if self.binary {
                 let _ = binary_row(p.payload, &self.types, |c| cut.push(c.as_bytes()));
             } else {
@@ -479,10 +450,6 @@ fn add_table(tables: &mut Vec<String>, schema: &[u8], table: &[u8]) {
             && t.ends_with(table)
     };
     if !tables.iter().any(same) {
-        tables.push(format!(
-            "{}.{}",
-            String::from_utf8_lossy(schema),
-            String::from_utf8_lossy(table)
-        ));
+        tables.push(format!("{}.{}", String::from_utf8_lossy(schema), String::from_utf8_lossy(table)));
     }
 }

@@ -28,9 +28,9 @@ use super::binary::{execute_params, statement_id, BinaryType};
 use super::config::MysqlConfig;
 use super::event::{build_transaction, Command};
 use super::parser::{
-    is_server_handshake, parse_handshake_response, parse_header, PacketHeader, CLIENT_COMPRESS,
-    CLIENT_DEPRECATE_EOF, CLIENT_QUERY_ATTRIBUTES, COM_QUERY, COM_QUIT, COM_STMT_CLOSE,
-    COM_STMT_EXECUTE, COM_STMT_PREPARE, COM_STMT_SEND_LONG_DATA,
+    is_server_handshake, parse_handshake_response, parse_header, PacketHeader, CLIENT_COMPRESS, CLIENT_DEPRECATE_EOF,
+    CLIENT_QUERY_ATTRIBUTES, COM_QUERY, COM_QUIT, COM_STMT_CLOSE, COM_STMT_EXECUTE, COM_STMT_PREPARE,
+    COM_STMT_SEND_LONG_DATA,
 };
 use super::response::{Capture, Packet, ResponseReader, Stage, Step};
 use crate::protocols::{Direction, ParseCtx, ProtocolState};
@@ -71,10 +71,7 @@ struct Framer {
 
 impl Framer {
     fn lose_sync(&mut self) {
-        *self = Self {
-            resync: true,
-            ..Self::default()
-        };
+        *self = Self { resync: true, ..Self::default() };
     }
 }
 
@@ -206,9 +203,7 @@ impl MysqlState {
         self.orphan = false;
         // The server answered everything before this command: a response that was only waiting
         // for a possible EOF, or one whose end cannot be told, is complete.
-        if matches!(self.reader.stage, Stage::OptionalEof(_) | Stage::Skip)
-            && !self.pending.is_empty()
-        {
+        if matches!(self.reader.stage, Stage::OptionalEof(_) | Stage::Skip) && !self.pending.is_empty() {
             self.complete_front(cx);
         }
         match code {
@@ -226,10 +221,7 @@ impl MysqlState {
             cx.stats.queue_full += 1;
             cx.stats.unmatched_requests += 1;
             self.pending.pop_front();
-            self.reader = self
-                .pending
-                .front()
-                .map_or_else(ResponseReader::default, |c| ResponseReader::new(c.code));
+            self.reader = self.pending.front().map_or_else(ResponseReader::default, |c| ResponseReader::new(c.code));
         }
         if self.pending.is_empty() {
             self.reader = ResponseReader::new(code);
@@ -248,13 +240,10 @@ impl MysqlState {
         cmd.publish = matches!(code, COM_QUERY | COM_STMT_PREPARE | COM_STMT_EXECUTE);
         match code {
             COM_QUERY | COM_STMT_PREPARE => {
-                cmd.query =
-                    Some(String::from_utf8_lossy(p.payload.get(1..).unwrap_or_default()).into());
+                cmd.query = Some(String::from_utf8_lossy(p.payload.get(1..).unwrap_or_default()).into());
             }
             COM_STMT_EXECUTE => {
-                let qa = self
-                    .capabilities
-                    .is_some_and(|c| c & CLIENT_QUERY_ATTRIBUTES != 0);
+                let qa = self.capabilities.is_some_and(|c| c & CLIENT_QUERY_ATTRIBUTES != 0);
                 match statement_id(p.payload).and_then(|id| self.statements.get_mut(&id)) {
                     Some(stmt) => {
                         stmt.last_used = cx.ts;
@@ -274,8 +263,7 @@ impl MysqlState {
 
     fn server_packet(&mut self, p: &Packet<'_>, cx: &mut ParseCtx<'_>) {
         let previous_seq = std::mem::replace(&mut self.last_server_seq, p.header.seq);
-        let after_upload =
-            std::mem::take(&mut self.client_spoke_last) && self.reader.stage == Stage::Infile;
+        let after_upload = std::mem::take(&mut self.client_spoke_last) && self.reader.stage == Stage::Infile;
         loop {
             let expected = if self.reader.started() && !after_upload {
                 previous_seq.wrapping_add(1)
@@ -286,17 +274,14 @@ impl MysqlState {
                 self.unsolicited(p, cx);
                 return;
             };
-            let checks_seq = !p.continuation
-                && !matches!(self.reader.stage, Stage::Skip | Stage::OptionalEof(_));
+            let checks_seq = !p.continuation && !matches!(self.reader.stage, Stage::Skip | Stage::OptionalEof(_));
             if checks_seq && p.header.seq != expected {
                 cx.stats.parse_errors += 1;
                 self.desync_server(false, cx);
                 return;
             }
             let mut deprecate_eof = self.deprecate_eof;
-            let step = self
-                .reader
-                .feed(code, p, cx.ts, &mut deprecate_eof, &self.capture());
+            let step = self.reader.feed(code, p, cx.ts, &mut deprecate_eof, &self.capture());
             self.deprecate_eof = deprecate_eof;
             match step {
                 Step::More => return,
@@ -329,10 +314,7 @@ impl MysqlState {
         let Some(cmd) = self.pending.pop_front() else {
             return;
         };
-        let next = self
-            .pending
-            .front()
-            .map_or_else(ResponseReader::default, |c| ResponseReader::new(c.code));
+        let next = self.pending.front().map_or_else(ResponseReader::default, |c| ResponseReader::new(c.code));
         let reader = std::mem::replace(&mut self.reader, next);
         let resp = reader.resp;
         if let (Some(ok), None) = (resp.prepare, &resp.error) {
@@ -351,11 +333,7 @@ impl MysqlState {
     fn remember_statement(&mut self, id: u32, num_params: u16, query: &str, ts: Timestamp) -> bool {
         let mut evicted = false;
         if self.statements.len() >= MYSQL_MAX_STATEMENTS && !self.statements.contains_key(&id) {
-            let oldest = self
-                .statements
-                .iter()
-                .min_by_key(|(_, s)| s.last_used)
-                .map(|(k, _)| *k);
+            let oldest = self.statements.iter().min_by_key(|(_, s)| s.last_used).map(|(k, _)| *k);
             if let Some(oldest) = oldest {
                 self.statements.remove(&oldest);
                 evicted = true;
@@ -375,10 +353,7 @@ impl MysqlState {
     fn flush(&mut self, cx: &mut ParseCtx<'_>) {
         if self.reader.started() && !self.pending.is_empty() {
             if !matches!(self.reader.stage, Stage::OptionalEof(_) | Stage::Skip) {
-                self.reader
-                    .resp
-                    .notes
-                    .push("Response incomplete when the connection ended".to_owned());
+                self.reader.resp.notes.push("Response incomplete when the connection ended".to_owned());
             }
             self.complete_front(cx);
         }
@@ -423,15 +398,7 @@ impl ProtocolState for MysqlState {
             }
             let continuation = std::mem::replace(&mut fr.continued, header.continues());
             pos += 4 + view;
-            self.packet(
-                dir,
-                &Packet {
-                    header,
-                    payload,
-                    continuation,
-                },
-                cx,
-            );
+            self.packet(dir, &Packet { header, payload, continuation }, cx);
             if self.phase == Phase::Opaque || self.framers[dir.index()].resync {
                 return data.len();
             }
@@ -477,11 +444,7 @@ impl ProtocolState for MysqlState {
 
     fn expire(&mut self, cx: &mut ParseCtx<'_>) {
         let timeout = self.cfg.statement_timeout;
-        self.statements.retain(|_, s| {
-            cx.ts
-                .since(s.last_used)
-                .is_none_or(|age| u128::from(age) < timeout.as_nanos())
-        });
+        self.statements.retain(|_, s| cx.ts.since(s.last_used).is_none_or(|age| u128::from(age) < timeout.as_nanos()));
         let Some(last) = self.last_seen else { return };
         let idle = cx.ts.since(last).unwrap_or(0);
         if u128::from(idle) >= self.cfg.transaction_timeout.as_nanos() {

@@ -58,12 +58,7 @@ impl Harness {
     fn feed(&mut self, dir: Direction, bytes: &[u8]) -> &mut Self {
         let buf = &mut self.pending[dir.index()];
         buf.extend_from_slice(bytes);
-        let mut cx = ParseCtx {
-            ts: self.ts,
-            conn: &self.conn,
-            out: &mut self.out,
-            stats: &mut self.stats,
-        };
+        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
         let used = self.state.parse(dir, buf, &mut cx);
         assert!(used <= buf.len());
         buf.drain(..used);
@@ -73,34 +68,19 @@ impl Harness {
 
     fn gap(&mut self, dir: Direction, len: u32) -> &mut Self {
         self.pending[dir.index()].clear();
-        let mut cx = ParseCtx {
-            ts: self.ts,
-            conn: &self.conn,
-            out: &mut self.out,
-            stats: &mut self.stats,
-        };
+        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
         self.state.gap(dir, len, &mut cx);
         self
     }
 
     fn expire(&mut self) -> &mut Self {
-        let mut cx = ParseCtx {
-            ts: self.ts,
-            conn: &self.conn,
-            out: &mut self.out,
-            stats: &mut self.stats,
-        };
+        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
         self.state.expire(&mut cx);
         self
     }
 
     fn close(&mut self) -> &mut Self {
-        let mut cx = ParseCtx {
-            ts: self.ts,
-            conn: &self.conn,
-            out: &mut self.out,
-            stats: &mut self.stats,
-        };
+        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
         self.state.close(&mut cx);
         self
     }
@@ -195,12 +175,7 @@ fn text_row(seq: u8, cells: &[Option<&str>]) -> Vec<u8> {
 }
 
 /// A text result set: count, columns, (EOF), rows, terminator; sequence ids from 1.
-fn result_set(
-    cols: &[(&str, &str, &str)],
-    rows: &[Vec<Option<&str>>],
-    deprecate_eof: bool,
-    status: u16,
-) -> Vec<u8> {
+fn result_set(cols: &[(&str, &str, &str)], rows: &[Vec<Option<&str>>], deprecate_eof: bool, status: u16) -> Vec<u8> {
     let mut out = pkt(1, &[u8::try_from(cols.len()).unwrap()]);
     let mut seq = 2u8;
     for (schema, table, name) in cols {
@@ -215,11 +190,7 @@ fn result_set(
         out.extend(text_row(seq, r));
         seq += 1;
     }
-    out.extend(if deprecate_eof {
-        ok_fe(seq, status)
-    } else {
-        eof(seq, status)
-    });
+    out.extend(if deprecate_eof { ok_fe(seq, status) } else { eof(seq, status) });
     out
 }
 
@@ -294,17 +265,11 @@ fn handshake_auth_switch_and_first_query() {
     let mut h = Harness::default();
     h.feed(S2C, &handshake());
     h.feed(C2S, &handshake_response(CLIENT_PROTOCOL_41 | 0x000f_a685));
-    h.feed(
-        S2C,
-        &pkt(2, b"\xfemysql_native_password\0abcdefghijklmnopqrst\0"),
-    );
+    h.feed(S2C, &pkt(2, b"\xfemysql_native_password\0abcdefghijklmnopqrst\0"));
     h.feed(C2S, &pkt(3, &[9; 20]));
     h.feed(S2C, &ok(4, 0, 0, 2));
     h.at(5).feed(C2S, &query("SELECT DATABASE()"));
-    h.at(7).feed(
-        S2C,
-        &result_set(&[("", "", "DATABASE()")], &[vec![None]], false, 2),
-    );
+    h.at(7).feed(S2C, &result_set(&[("", "", "DATABASE()")], &[vec![None]], false, 2));
     let txs = h.take();
     assert_eq!(txs.len(), 1);
     let tx = &txs[0];
@@ -348,12 +313,9 @@ fn tls_seen_at_a_midstream_pickup_is_ignored() {
 #[test]
 fn ok_err_and_trimmed_method() {
     let mut h = Harness::default();
-    h.feed(C2S, &query("\r\n  update t set a=1\r\n"))
-        .feed(S2C, &ok(1, 200, 0, 2));
-    h.feed(C2S, &query("insert into t values (1)"))
-        .feed(S2C, &ok(1, 1, 42, 2));
-    h.feed(C2S, &query("select * from x"))
-        .feed(S2C, &err(1, 1046, "3D000", "No database selected"));
+    h.feed(C2S, &query("\r\n  update t set a=1\r\n")).feed(S2C, &ok(1, 200, 0, 2));
+    h.feed(C2S, &query("insert into t values (1)")).feed(S2C, &ok(1, 1, 42, 2));
+    h.feed(C2S, &query("select * from x")).feed(S2C, &err(1, 1046, "3D000", "No database selected"));
     let txs = h.take();
     assert_eq!(txs.len(), 3);
     assert_eq!(txs[0].method.as_deref(), Some("UPDATE"));
@@ -363,10 +325,7 @@ fn ok_err_and_trimmed_method() {
     assert_eq!(f(&txs[1], "mysql.insert_id"), Some(&json!(42)));
     assert_eq!(txs[2].status, Status::Error);
     assert_eq!(f(&txs[2], "mysql.error_code"), Some(&json!(1046)));
-    assert_eq!(
-        f(&txs[2], "mysql.error_message"),
-        Some(&json!("3D000: No database selected"))
-    );
+    assert_eq!(f(&txs[2], "mysql.error_message"), Some(&json!("3D000: No database selected")));
     assert_eq!(txs[0].request_bytes, Some(4 + 1 + 22));
     assert_eq!(txs[0].response_bytes, Some(4 + 7));
 }
@@ -374,21 +333,11 @@ fn ok_err_and_trimmed_method() {
 #[test]
 fn result_set_with_and_without_deprecate_eof() {
     for deprecate in [false, true] {
-        let cfg = MysqlConfig {
-            send_response: true,
-            send_request: true,
-            ..MysqlConfig::default()
-        };
+        let cfg = MysqlConfig { send_response: true, send_request: true, ..MysqlConfig::default() };
         let mut h = Harness::new(cfg);
         let rows = vec![vec![Some("1"), Some("a,b")], vec![Some("2"), None]];
-        let resp = result_set(
-            &[("db", "t1", "id"), ("db", "t2", "name")],
-            &rows,
-            deprecate,
-            0x0022,
-        );
-        h.feed(C2S, &query("select id, name from t1 join t2"))
-            .feed(S2C, &resp);
+        let resp = result_set(&[("db", "t1", "id"), ("db", "t2", "name")], &rows, deprecate, 0x0022);
+        h.feed(C2S, &query("select id, name from t1 join t2")).feed(S2C, &resp);
         let txs = h.take();
         assert_eq!(txs.len(), 1, "deprecate_eof {deprecate}");
         let tx = &txs[0];
@@ -396,10 +345,7 @@ fn result_set_with_and_without_deprecate_eof() {
         assert_eq!(f(tx, "mysql.num_fields"), Some(&json!(2)));
         assert_eq!(f(tx, "path"), Some(&json!("db.t1, db.t2")));
         assert_eq!(tx.response.as_deref(), Some("id,name\n1,\"a,b\"\n2,NULL\n"));
-        assert_eq!(
-            tx.request.as_deref(),
-            Some("select id, name from t1 join t2")
-        );
+        assert_eq!(tx.request.as_deref(), Some("select id, name from t1 join t2"));
         assert_eq!(tx.response_bytes, Some(resp.len() as u64));
         // Empty result set: under DEPRECATE_EOF the OK comes right after the columns.
         h.feed(C2S, &query("select id from t1 where 0"))
@@ -413,25 +359,11 @@ fn result_set_with_and_without_deprecate_eof() {
 
 #[test]
 fn max_rows_and_max_row_length_cut_like_packetbeat() {
-    let cfg = MysqlConfig {
-        send_response: true,
-        max_rows: 2,
-        max_row_length: 5,
-        ..MysqlConfig::default()
-    };
+    let cfg = MysqlConfig { send_response: true, max_rows: 2, max_row_length: 5, ..MysqlConfig::default() };
     let mut h = Harness::new(cfg);
-    let rows: Vec<Vec<Option<&str>>> = (0..4)
-        .map(|_| vec![Some("abc"), Some("defg"), Some("h")])
-        .collect();
-    h.feed(C2S, &query("select a,b,c from t")).feed(
-        S2C,
-        &result_set(
-            &[("d", "t", "a"), ("d", "t", "b"), ("d", "t", "c")],
-            &rows,
-            false,
-            2,
-        ),
-    );
+    let rows: Vec<Vec<Option<&str>>> = (0..4).map(|_| vec![Some("abc"), Some("defg"), Some("h")]).collect();
+    h.feed(C2S, &query("select a,b,c from t"))
+        .feed(S2C, &result_set(&[("d", "t", "a"), ("d", "t", "b"), ("d", "t", "c")], &rows, false, 2));
     let tx = &h.take()[0];
     assert_eq!(f(tx, "mysql.num_rows"), Some(&json!(4)));
     assert_eq!(tx.response.as_deref(), Some("a,b,c\nabc,de\nabc,de\n"));
@@ -440,17 +372,9 @@ fn max_rows_and_max_row_length_cut_like_packetbeat() {
 #[test]
 fn multi_statement_and_multi_result_make_one_transaction() {
     let mut h = Harness::default();
-    h.feed(
-        C2S,
-        &query("insert into t values (1); select a from t; update t set a=2"),
-    );
+    h.feed(C2S, &query("insert into t values (1); select a from t; update t set a=2"));
     let mut resp = ok(1, 1, 7, 0x000a);
-    let mut rs = result_set(
-        &[("d", "t", "a")],
-        &[vec![Some("1")], vec![Some("2")]],
-        false,
-        0x000a,
-    );
+    let mut rs = result_set(&[("d", "t", "a")], &[vec![Some("1")], vec![Some("2")]], false, 0x000a);
     // Renumber the result set after the OK (sequence ids continue).
     let mut at = 0;
     let mut seq = 2u8;
@@ -503,11 +427,7 @@ fn multi_packet_payloads_stream_through() {
         h.feed(S2C, chunk);
     }
     let txs = h.take();
-    assert!(
-        h.max_buffered <= super::state::MYSQL_MAX_PACKET_VIEW + 4,
-        "{}",
-        h.max_buffered
-    );
+    assert!(h.max_buffered <= super::state::MYSQL_MAX_PACKET_VIEW + 4, "{}", h.max_buffered);
     assert_eq!(txs.len(), 2, "{txs:?}");
     assert_eq!(txs[0].method.as_deref(), Some("INSERT"));
     assert_eq!(txs[0].request_bytes, Some(req.len() as u64));
@@ -521,20 +441,11 @@ fn multi_packet_payloads_stream_through() {
 #[test]
 fn local_infile_request_is_recognised() {
     let mut h = Harness::default();
-    h.feed(
-        C2S,
-        &query("LOAD DATA LOCAL INFILE '/tmp/x.csv' INTO TABLE t"),
-    );
+    h.feed(C2S, &query("LOAD DATA LOCAL INFILE '/tmp/x.csv' INTO TABLE t"));
     h.feed(S2C, &pkt(1, b"\xfb/tmp/x.csv"));
     h.feed(C2S, &pkt(2, b"1,a\n2,b\n")).feed(C2S, &pkt(3, b""));
     // MariaDB reports progress before the OK.
-    h.feed(
-        S2C,
-        &pkt(
-            4,
-            b"\xff\xff\xff\x01\x02\x02\x00\x00\x00\x0fEnd bulk insert",
-        ),
-    );
+    h.feed(S2C, &pkt(4, b"\xff\xff\xff\x01\x02\x02\x00\x00\x00\x0fEnd bulk insert"));
     h.feed(S2C, &ok(5, 2, 0, 2));
     let txs = h.take();
     assert_eq!(txs.len(), 1);
@@ -547,10 +458,7 @@ fn local_infile_request_is_recognised() {
 fn mariadb_progress_reports_are_not_errors() {
     let mut h = Harness::default();
     h.feed(C2S, &query("alter table t add c int"));
-    h.feed(
-        S2C,
-        &pkt(1, b"\xff\xff\xff\x01\x01\x02\x00\x10\x00\x00\x05stage"),
-    );
+    h.feed(S2C, &pkt(1, b"\xff\xff\xff\x01\x01\x02\x00\x10\x00\x00\x05stage"));
     h.feed(S2C, &ok(2, 0, 0, 2));
     let txs = h.take();
     assert_eq!(txs.len(), 1);
@@ -562,40 +470,22 @@ fn ignored_commands_consume_their_responses() {
     let mut h = Harness::default();
     h.feed(C2S, &pkt(0, b"\x02test")).feed(S2C, &ok(1, 0, 0, 2)); // COM_INIT_DB
     h.feed(C2S, &pkt(0, b"\x0e")).feed(S2C, &ok(1, 0, 0, 2)); // COM_PING
-    h.feed(C2S, &pkt(0, b"\x04t\0"))
-        .feed(S2C, &column(1, "d", "t", "a", 3))
-        .feed(S2C, &eof(2, 2)); // COM_FIELD_LIST
-    h.feed(C2S, &query("select 1")).feed(
-        S2C,
-        &result_set(&[("", "", "1")], &[vec![Some("1")]], false, 2),
-    );
+    h.feed(C2S, &pkt(0, b"\x04t\0")).feed(S2C, &column(1, "d", "t", "a", 3)).feed(S2C, &eof(2, 2)); // COM_FIELD_LIST
+    h.feed(C2S, &query("select 1")).feed(S2C, &result_set(&[("", "", "1")], &[vec![Some("1")]], false, 2));
     h.feed(C2S, &pkt(0, b"\x01")); // COM_QUIT
     let txs = h.take();
     assert_eq!(txs.len(), 1);
     assert_eq!(txs[0].query.as_deref(), Some("select 1"));
-    assert_eq!(
-        (
-            h.stats.unmatched_responses,
-            h.stats.parse_errors,
-            h.state.pending_commands()
-        ),
-        (0, 0, 0)
-    );
+    assert_eq!((h.stats.unmatched_responses, h.stats.parse_errors, h.state.pending_commands()), (0, 0, 0));
 }
 
 // ---------------------------------------------------------------- prepared statements
 
 #[test]
 fn prepare_execute_close_per_connection() {
-    let cfg = MysqlConfig {
-        send_response: true,
-        ..MysqlConfig::default()
-    };
+    let cfg = MysqlConfig { send_response: true, ..MysqlConfig::default() };
     let mut h = Harness::new(cfg.clone());
-    h.feed(
-        C2S,
-        &prepare("SELECT c0, c1 FROM t WHERE a = ? AND b = ? AND c = ? AND d = ?"),
-    );
+    h.feed(C2S, &prepare("SELECT c0, c1 FROM t WHERE a = ? AND b = ? AND c = ? AND d = ?"));
     h.feed(S2C, &prepare_ok(7, 4, 2, false));
     // LONGLONG 5, DOUBLE 2.5, VAR_STRING "A1224638", NULL (bit 3).
     let mut values = 5i64.to_le_bytes().to_vec();
@@ -614,30 +504,19 @@ fn prepare_execute_close_per_connection() {
     resp.extend(eof(7, 2));
     h.feed(S2C, &resp);
     // Reset, close, then the id is unknown.
-    h.feed(C2S, &pkt(0, &[0x1a, 7, 0, 0, 0]))
-        .feed(S2C, &ok(1, 0, 0, 2));
+    h.feed(C2S, &pkt(0, &[0x1a, 7, 0, 0, 0])).feed(S2C, &ok(1, 0, 0, 2));
     h.feed(C2S, &pkt(0, &[0x19, 7, 0, 0, 0]));
     assert_eq!(h.state.statements(), 0);
-    h.feed(C2S, &execute(7, &[], &[], 0))
-        .feed(S2C, &ok(1, 0, 0, 2));
+    h.feed(C2S, &execute(7, &[], &[], 0)).feed(S2C, &ok(1, 0, 0, 2));
     let txs = h.take();
     assert_eq!(txs.len(), 3, "{txs:#?}");
     assert_eq!(txs[0].query.as_deref(), Some("Request Prepare Statement"));
     assert_eq!(txs[0].method.as_deref(), Some("SELECT"));
-    assert_eq!(
-        txs[0].notes,
-        ["SELECT c0, c1 FROM t WHERE a = ? AND b = ? AND c = ? AND d = ?"]
-    );
+    assert_eq!(txs[0].notes, ["SELECT c0, c1 FROM t WHERE a = ? AND b = ? AND c = ? AND d = ?"]);
     assert_eq!(f(&txs[0], "mysql.num_fields"), Some(&json!(2)));
     assert_eq!(f(&txs[0], "path"), Some(&json!("db.t")));
-    assert_eq!(
-        txs[1].query.as_deref(),
-        Some("SELECT c0, c1 FROM t WHERE a = ? AND b = ? AND c = ? AND d = ?")
-    );
-    assert_eq!(
-        f(&txs[1], "params"),
-        Some(&json!(["5", "2.5", "A1224638", "NULL"]))
-    );
+    assert_eq!(txs[1].query.as_deref(), Some("SELECT c0, c1 FROM t WHERE a = ? AND b = ? AND c = ? AND d = ?"));
+    assert_eq!(f(&txs[1], "params"), Some(&json!(["5", "2.5", "A1224638", "NULL"])));
     assert_eq!(f(&txs[1], "mysql.num_rows"), Some(&json!(2)));
     assert_eq!(txs[1].response.as_deref(), Some("c0,c1\n9,hi\n1,NULL\n"));
     assert_eq!(txs[2].query.as_deref(), Some("Request Execute Statement"));
@@ -647,13 +526,8 @@ fn prepare_execute_close_per_connection() {
 
     // Statement ids belong to their connection.
     let mut other = Harness::new(cfg);
-    other
-        .feed(C2S, &execute(7, &[0x08], &5i64.to_le_bytes(), 0))
-        .feed(S2C, &ok(1, 0, 0, 2));
-    assert_eq!(
-        other.take()[0].query.as_deref(),
-        Some("Request Execute Statement")
-    );
+    other.feed(C2S, &execute(7, &[0x08], &5i64.to_le_bytes(), 0)).feed(S2C, &ok(1, 0, 0, 2));
+    assert_eq!(other.take()[0].query.as_deref(), Some("Request Execute Statement"));
 }
 
 #[test]
@@ -662,10 +536,7 @@ fn prepare_under_deprecate_eof_with_and_without_the_handshake() {
         let mut h = Harness::default();
         if seen_handshake {
             h.feed(S2C, &handshake());
-            h.feed(
-                C2S,
-                &handshake_response(CLIENT_PROTOCOL_41 | CLIENT_DEPRECATE_EOF | 0xa685),
-            );
+            h.feed(C2S, &handshake_response(CLIENT_PROTOCOL_41 | CLIENT_DEPRECATE_EOF | 0xa685));
             h.feed(S2C, &ok(2, 0, 0, 2));
         }
         h.feed(C2S, &prepare("select c0 from t where id = ?"));
@@ -690,8 +561,7 @@ fn prepare_under_deprecate_eof_with_and_without_the_handshake() {
 #[test]
 fn prepare_error_is_published_with_the_sql() {
     let mut h = Harness::default();
-    h.feed(C2S, &prepare("selec 1"))
-        .feed(S2C, &err(1, 1064, "42000", "You have an error"));
+    h.feed(C2S, &prepare("selec 1")).feed(S2C, &err(1, 1064, "42000", "You have an error"));
     let tx = &h.take()[0];
     assert_eq!(tx.query.as_deref(), Some("selec 1"));
     assert_eq!(tx.status, Status::Error);
@@ -704,15 +574,11 @@ fn prepare_error_is_published_with_the_sql() {
 fn pipelined_commands_pair_in_order_and_orphans_are_counted() {
     let mut h = Harness::default();
     h.feed(S2C, &ok(1, 0, 0, 2));
-    assert_eq!(
-        h.stats.unmatched_responses, 0,
-        "before any command it is the connection phase"
-    );
+    assert_eq!(h.stats.unmatched_responses, 0, "before any command it is the connection phase");
     h.feed(C2S, &query("select 1")).feed(S2C, &ok(1, 0, 0, 2));
     h.feed(S2C, &ok(1, 0, 0, 2));
     assert_eq!(h.stats.unmatched_responses, 1);
-    h.feed(C2S, &query("update a set x=1"))
-        .feed(C2S, &query("update b set x=1"));
+    h.feed(C2S, &query("update a set x=1")).feed(C2S, &query("update b set x=1"));
     h.feed(S2C, &ok(1, 3, 0, 2)).feed(S2C, &ok(1, 4, 0, 2));
     let txs = h.take();
     assert_eq!(txs.len(), 3);
@@ -736,13 +602,9 @@ fn pending_queue_is_bounded_and_expiry_drops_silently() {
 
 #[test]
 fn statements_expire_after_statement_timeout() {
-    let cfg = MysqlConfig {
-        statement_timeout: Duration::from_secs(60),
-        ..MysqlConfig::default()
-    };
+    let cfg = MysqlConfig { statement_timeout: Duration::from_secs(60), ..MysqlConfig::default() };
     let mut h = Harness::new(cfg);
-    h.feed(C2S, &prepare("select 1"))
-        .feed(S2C, &prepare_ok(3, 0, 0, false));
+    h.feed(C2S, &prepare("select 1")).feed(S2C, &prepare_ok(3, 0, 0, false));
     assert_eq!(h.state.statements(), 1);
     h.at(30_000).expire();
     assert_eq!(h.state.statements(), 1);
@@ -768,12 +630,7 @@ fn gap_between_rows_publishes_with_the_note_then_resyncs() {
     let txs = h.take();
     assert_eq!(txs.len(), 1);
     assert_eq!(txs[0].notes, ["Packet loss while capturing the response"]);
-    assert!(
-        f(&txs[0], "mysql.num_rows")
-            .and_then(Value::as_u64)
-            .unwrap()
-            > 1
-    );
+    assert!(f(&txs[0], "mysql.num_rows").and_then(Value::as_u64).unwrap() > 1);
     // The rest of the old response is skipped; the next command's response is decoded.
     h.feed(S2C, resp.get(1600..).unwrap());
     h.feed(C2S, &query("select 2")).feed(S2C, &ok(1, 0, 0, 2));
@@ -835,10 +692,7 @@ fn midstream_pickup_resyncs_at_the_next_command() {
     h.feed(S2C, long_result(3, 10).get(7..).unwrap());
     h.feed(C2S, b"\x05\x00\x00\x02zzzzz");
     h.feed(C2S, &query("select 1"));
-    h.feed(
-        S2C,
-        &result_set(&[("", "", "1")], &[vec![Some("1")]], false, 2),
-    );
+    h.feed(S2C, &result_set(&[("", "", "1")], &[vec![Some("1")]], false, 2));
     let txs = h.take();
     assert_eq!(txs.len(), 1);
     assert_eq!(txs[0].query.as_deref(), Some("select 1"));
@@ -903,15 +757,7 @@ fn conversation() -> Vec<(Direction, Vec<u8>)> {
         (C2S, handshake_response(CLIENT_PROTOCOL_41 | 0xa685)),
         (S2C, ok(2, 0, 0, 2)),
         (C2S, query("select @@version_comment limit 1")),
-        (
-            S2C,
-            result_set(
-                &[("", "", "@@version_comment")],
-                &[vec![Some("mariadb.org binary distribution")]],
-                false,
-                2,
-            ),
-        ),
+        (S2C, result_set(&[("", "", "@@version_comment")], &[vec![Some("mariadb.org binary distribution")]], false, 2)),
         (C2S, query("insert into t values (1, 'a')")),
         (S2C, ok(1, 1, 9, 2)),
         (C2S, query("select * from nope")),
@@ -941,11 +787,7 @@ fn run(
     script: &[(Direction, Vec<u8>)],
     split: impl Fn(usize, &[u8]) -> Vec<Vec<u8>>,
 ) -> (Vec<Transaction>, ProtoStats) {
-    let cfg = MysqlConfig {
-        send_response: true,
-        send_request: true,
-        ..MysqlConfig::default()
-    };
+    let cfg = MysqlConfig { send_response: true, send_request: true, ..MysqlConfig::default() };
     let mut h = Harness::new(cfg);
     for (i, (dir, bytes)) in script.iter().enumerate() {
         h.at(i as u64);
@@ -962,23 +804,11 @@ fn every_split_point_gives_the_same_transactions() {
     let script = conversation();
     let (whole, stats) = run(&script, |_, b| vec![b.to_vec()]);
     assert_eq!(whole.len(), 6);
-    assert_eq!(
-        (
-            stats.parse_errors,
-            stats.unmatched_responses,
-            stats.unmatched_requests
-        ),
-        (0, 0, 0)
-    );
+    assert_eq!((stats.parse_errors, stats.unmatched_responses, stats.unmatched_requests), (0, 0, 0));
     for (msg, (_, bytes)) in script.iter().enumerate() {
         for k in 1..bytes.len() {
-            let (got, _) = run(&script, |i, b| {
-                if i == msg {
-                    vec![b[..k].to_vec(), b[k..].to_vec()]
-                } else {
-                    vec![b.to_vec()]
-                }
-            });
+            let (got, _) =
+                run(&script, |i, b| if i == msg { vec![b[..k].to_vec(), b[k..].to_vec()] } else { vec![b.to_vec()] });
             assert_eq!(got, whole, "message {msg} split at {k}");
         }
     }
@@ -1028,8 +858,7 @@ fn pseudo_random_bytes_never_panic() {
 fn statement_cache_is_bounded_and_counted() {
     let mut h = Harness::default();
     for id in 0..u32::try_from(super::state::MYSQL_MAX_STATEMENTS).unwrap() + 3 {
-        h.feed(C2S, &prepare("select 1"))
-            .feed(S2C, &prepare_ok(id + 1, 0, 0, false));
+        h.feed(C2S, &prepare("select 1")).feed(S2C, &prepare_ok(id + 1, 0, 0, false));
     }
     assert_eq!(h.state.statements(), super::state::MYSQL_MAX_STATEMENTS);
     assert_eq!(h.stats.queue_full, 3);

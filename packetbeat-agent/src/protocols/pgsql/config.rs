@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::protocols::http::config::{
-    deserialize_duration, one_or_many, HTTP_DEFAULT_TRANSACTION_TIMEOUT,
-};
+use crate::protocols::http::config::{deserialize_duration, one_or_many, HTTP_DEFAULT_TRANSACTION_TIMEOUT};
 
 /// Default `queue_max_messages`: requests (and their protocol steps) waiting for responses.
 pub const PGSQL_DEFAULT_QUEUE_MAX_MESSAGES: usize = 20_000;
@@ -93,10 +91,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.ports, vec![5432, 5433]);
-        assert_eq!(
-            (c.max_rows, c.max_row_length, c.send_response),
-            (5, 79, true)
-        );
+        assert_eq!((c.max_rows, c.max_row_length, c.send_response), (5, 79, true));
         assert_eq!(c.transaction_timeout, Duration::from_secs(2));
         let c: PgsqlConfig = serde_norway::from_str("ports: 6543").unwrap();
         assert_eq!(c.ports, vec![6543]);

@@ -28,8 +28,8 @@ use std::sync::Arc;
 use super::config::PgsqlConfig;
 use super::event::{CopyMode, PgsqlTx, NOTE_RESPONSE_LOSS, NOTE_UNKNOWN_STATEMENT};
 use super::parser::{
-    bind_msg, error_fields, execute_msg, parameter_description, parse_msg, query_text,
-    row_description, target_msg, FieldDesc, PgsqlParseError,
+    bind_msg, error_fields, execute_msg, parameter_description, parse_msg, query_text, row_description, target_msg,
+    FieldDesc, PgsqlParseError,
 };
 use super::session::Session;
 use super::sql::split_statements;
@@ -183,24 +183,11 @@ impl Correlator {
             b'P' => {
                 let p = parse_msg(m.body, m.truncated)?;
                 let query = lossy(p.query);
-                if self.session.parse(
-                    p.name,
-                    Arc::clone(&query),
-                    p.param_types,
-                    self.cfg.max_prepared_statements,
-                ) {
+                if self.session.parse(p.name, Arc::clone(&query), p.param_types, self.cfg.max_prepared_statements) {
                     cx.stats.queue_full += 1;
                 }
                 self.accumulate(m);
-                self.push(
-                    Pending::Step(Step {
-                        tag: b'P',
-                        query: Some(query),
-                        ts: m.ts,
-                        target: None,
-                    }),
-                    cx,
-                );
+                self.push(Pending::Step(Step { tag: b'P', query: Some(query), ts: m.ts, target: None }), cx);
             }
             b'B' => {
                 let b = bind_msg(m.body, m.truncated)?;
@@ -209,15 +196,7 @@ impl Correlator {
                     cx.stats.queue_full += 1;
                 }
                 self.accumulate(m);
-                self.push(
-                    Pending::Step(Step {
-                        tag: b'B',
-                        query,
-                        ts: m.ts,
-                        target: None,
-                    }),
-                    cx,
-                );
+                self.push(Pending::Step(Step { tag: b'B', query, ts: m.ts, target: None }), cx);
             }
             b'D' | b'C' => {
                 let (kind, name) = target_msg(m.body)?;
@@ -226,26 +205,13 @@ impl Correlator {
                 }
                 self.accumulate(m);
                 let target = Some((kind, name.into()));
-                self.push(
-                    Pending::Step(Step {
-                        tag: m.tag,
-                        query: None,
-                        ts: m.ts,
-                        target,
-                    }),
-                    cx,
-                );
+                self.push(Pending::Step(Step { tag: m.tag, query: None, ts: m.ts, target }), cx);
             }
             b'E' => {
                 let portal = execute_msg(m.body)?;
                 self.accumulate(m);
                 let (request_bytes, start) = self.take_request(m);
-                let mut tx = PgsqlTx {
-                    start,
-                    request_bytes,
-                    portal: Some(portal.into()),
-                    ..PgsqlTx::default()
-                };
+                let mut tx = PgsqlTx { start, request_bytes, portal: Some(portal.into()), ..PgsqlTx::default() };
                 match self.session.portal(portal) {
                     Some(p) => {
                         tx.query.clone_from(&p.query);
@@ -267,9 +233,7 @@ impl Correlator {
             b'S' => {
                 // Sync belongs to the Execute just before it, when nothing came in between.
                 match self.queue.back_mut() {
-                    Some(Pending::Tx(tx)) if self.req_bytes == 0 && !self.lost_cycle_open => {
-                        tx.request_bytes += m.size
-                    }
+                    Some(Pending::Tx(tx)) if self.req_bytes == 0 && !self.lost_cycle_open => tx.request_bytes += m.size,
                     _ => self.accumulate(m),
                 }
                 if self.lost_cycle_open {
@@ -318,14 +282,9 @@ impl Correlator {
                 }
             }
             b't' => {
-                if let Some(Pending::Step(Step {
-                    target: Some((b'S', name)),
-                    ..
-                })) = self.queue.front()
-                {
+                if let Some(Pending::Step(Step { target: Some((b'S', name)), .. })) = self.queue.front() {
                     let name = name.clone();
-                    self.session
-                        .set_param_types(&name, parameter_description(m.body));
+                    self.session.set_param_types(&name, parameter_description(m.body));
                 }
             }
             b'T' => {
@@ -341,11 +300,7 @@ impl Correlator {
             }
             b'G' | b'H' | b'W' => {
                 if let Some(Pending::Tx(tx)) = self.queue.front_mut() {
-                    tx.copy = if m.tag == b'H' {
-                        CopyMode::Out
-                    } else {
-                        CopyMode::In
-                    };
+                    tx.copy = if m.tag == b'H' { CopyMode::Out } else { CopyMode::In };
                 }
             }
             b'd' => {
@@ -427,11 +382,7 @@ impl Correlator {
     fn error(&mut self, m: &Msg<'_>, cx: &mut ParseCtx<'_>) {
         let err = error_fields(m.body);
         let in_cycle = |p: &Pending| !matches!(p, Pending::CycleEnd | Pending::Lost);
-        let tx_at = self
-            .queue
-            .iter()
-            .take_while(|p| in_cycle(p))
-            .position(|p| matches!(p, Pending::Tx(_)));
+        let tx_at = self.queue.iter().take_while(|p| in_cycle(p)).position(|p| matches!(p, Pending::Tx(_)));
         let failed = match tx_at {
             Some(i) => {
                 self.queue.drain(..i);
@@ -441,9 +392,7 @@ impl Correlator {
                 }
             }
             None => match self.queue.front() {
-                Some(Pending::Step(Step {
-                    query: Some(q), ts, ..
-                })) => {
+                Some(Pending::Step(Step { query: Some(q), ts, .. })) => {
                     let tx = PgsqlTx {
                         start: *ts,
                         query: Some(Arc::clone(q)),

@@ -114,33 +114,21 @@ impl PgsqlTx {
     /// The finished [`Transaction`]. `end`/`response_bytes` are absent when no response was seen.
     #[must_use]
     pub fn into_transaction(self, end: Option<(Timestamp, u64)>, cfg: &PgsqlConfig) -> Transaction {
-        let mut tx = Transaction {
-            kind: "pgsql",
-            ts: self.start,
-            start: Some(self.start),
-            ..Transaction::default()
-        };
+        let mut tx = Transaction { kind: "pgsql", ts: self.start, start: Some(self.start), ..Transaction::default() };
         tx.end = end.map(|(t, _)| t);
         tx.request_bytes = Some(self.request_bytes);
         tx.response_bytes = Some(end.map_or(0, |(_, b)| b));
         let num_fields = self.desc.as_deref().map_or(0, <[FieldDesc]>::len);
-        tx.fields
-            .insert("pgsql.num_rows".into(), json!(self.num_rows));
-        tx.fields
-            .insert("pgsql.num_fields".into(), json!(num_fields));
+        tx.fields.insert("pgsql.num_rows".into(), json!(self.num_rows));
+        tx.fields.insert("pgsql.num_fields".into(), json!(num_fields));
         if let Some(e) = &self.error {
             tx.status = Status::Error;
             tx.fields.insert("pgsql.error_code".into(), json!(e.code));
-            tx.fields
-                .insert("pgsql.error_message".into(), json!(e.message));
-            tx.fields
-                .insert("pgsql.error_severity".into(), json!(e.severity));
+            tx.fields.insert("pgsql.error_message".into(), json!(e.message));
+            tx.fields.insert("pgsql.error_severity".into(), json!(e.severity));
         }
         if let Some(params) = self.params {
-            let list: Vec<Value> = params
-                .into_iter()
-                .map(|p| p.map_or(Value::Null, Value::String))
-                .collect();
+            let list: Vec<Value> = params.into_iter().map(|p| p.map_or(Value::Null, Value::String)).collect();
             tx.fields.insert("params".into(), Value::Array(list));
         }
         if let Some(q) = &self.query {
@@ -151,13 +139,7 @@ impl PgsqlTx {
             }
         }
         if cfg.send_response {
-            let names: Vec<&str> = self
-                .desc
-                .as_deref()
-                .unwrap_or_default()
-                .iter()
-                .map(|f| f.name.as_str())
-                .collect();
+            let names: Vec<&str> = self.desc.as_deref().unwrap_or_default().iter().map(|f| f.name.as_str()).collect();
             tx.response = Some(csv(&names, &self.rows));
         }
         tx.notes = self.notes;
@@ -175,10 +157,7 @@ pub fn csv(names: &[&str], rows: &[Vec<String>]) -> String {
         csv_record(&mut out, names.iter().map(String::as_str));
     }
     for row in rows {
-        let clean: Vec<String> = row
-            .iter()
-            .map(|f| f.replace('\n', "\\n").replace('\r', "\\r"))
-            .collect();
+        let clean: Vec<String> = row.iter().map(|f| f.replace('\n', "\\n").replace('\r', "\\r")).collect();
         csv_record(&mut out, clean.iter().map(String::as_str));
     }
     out
@@ -190,9 +169,7 @@ fn csv_record<'a>(out: &mut String, fields: impl Iterator<Item = &'a str>) {
             out.push(',');
         }
         let quote = !f.is_empty()
-            && (f == "\\."
-                || f.contains([',', '"', '\r', '\n'])
-                || f.chars().next().is_some_and(char::is_whitespace));
+            && (f == "\\." || f.contains([',', '"', '\r', '\n']) || f.chars().next().is_some_and(char::is_whitespace));
         if quote {
             out.push('"');
             out.push_str(&f.replace('"', "\"\""));
@@ -210,25 +187,15 @@ mod tests {
 
     #[test]
     fn csv_like_go() {
-        let rows = vec![
-            vec!["mea".to_owned(), "a,b".into(), " x".into()],
-            vec!["q\"t".into(), "l\nm".into(), String::new()],
-        ];
-        assert_eq!(
-            csv(&["a", "b", "c"], &rows),
-            "a,b,c\nmea,\"a,b\",\" x\"\n\"q\"\"t\",l\\nm,\n"
-        );
+        let rows =
+            vec![vec!["mea".to_owned(), "a,b".into(), " x".into()], vec!["q\"t".into(), "l\nm".into(), String::new()]];
+        assert_eq!(csv(&["a", "b", "c"], &rows), "a,b,c\nmea,\"a,b\",\" x\"\n\"q\"\"t\",l\\nm,\n");
         assert_eq!(csv(&[], &[]), "");
     }
 
     #[test]
     fn rows_are_cut_like_packetbeat() {
-        let cfg = PgsqlConfig {
-            send_response: true,
-            max_rows: 1,
-            max_row_length: 5,
-            ..PgsqlConfig::default()
-        };
+        let cfg = PgsqlConfig { send_response: true, max_rows: 1, max_row_length: 5, ..PgsqlConfig::default() };
         let mut tx = PgsqlTx::default();
         let mut body = vec![0, 3];
         for v in [&b"abc"[..], b"defg", b"h"] {
@@ -245,11 +212,7 @@ mod tests {
     fn fields_of_an_error() {
         let tx = PgsqlTx {
             query: Some("insert into t values (1)".into()),
-            error: Some(ErrorFields {
-                severity: "ERROR".into(),
-                code: "42P01".into(),
-                message: "nope".into(),
-            }),
+            error: Some(ErrorFields { severity: "ERROR".into(), code: "42P01".into(), message: "nope".into() }),
             ..PgsqlTx::default()
         };
         let t = tx.into_transaction(Some((Timestamp(5), 10)), &PgsqlConfig::default());

@@ -68,22 +68,7 @@ fn be_u16(b: &[u8], at: usize) -> Option<u16> {
 /// Whether `tag` is a message the client (frontend) sends.
 #[must_use]
 pub const fn is_frontend_tag(tag: u8) -> bool {
-    matches!(
-        tag,
-        b'B' | b'C'
-            | b'd'
-            | b'c'
-            | b'D'
-            | b'E'
-            | b'f'
-            | b'F'
-            | b'H'
-            | b'P'
-            | b'p'
-            | b'Q'
-            | b'S'
-            | b'X'
-    )
+    matches!(tag, b'B' | b'C' | b'd' | b'c' | b'D' | b'E' | b'f' | b'F' | b'H' | b'P' | b'p' | b'Q' | b'S' | b'X')
 }
 
 /// Whether `tag` is a message the server (backend) sends.
@@ -198,9 +183,9 @@ pub fn plausible_boundary(data: &[u8], dir: Direction) -> bool {
 #[must_use]
 pub fn find_sync_marker(data: &[u8], dir: Direction) -> Option<usize> {
     match dir {
-        Direction::ToClient => data
-            .windows(6)
-            .position(|w| w[..5] == *b"Z\0\0\0\x05" && matches!(w[5], b'I' | b'T' | b'E')),
+        Direction::ToClient => {
+            data.windows(6).position(|w| w[..5] == *b"Z\0\0\0\x05" && matches!(w[5], b'I' | b'T' | b'E'))
+        }
         Direction::ToServer => data.windows(5).position(|w| w == b"S\0\0\0\x04"),
     }
 }
@@ -212,10 +197,7 @@ pub const SYNC_MARKER_CARRY: usize = 5;
 /// without the NUL: then the whole rest is the string.
 fn cstr(b: &[u8], truncated: bool) -> Result<(&[u8], &[u8]), PgsqlParseError> {
     match b.iter().position(|&c| c == 0) {
-        Some(i) => Ok((
-            b.get(..i).unwrap_or_default(),
-            b.get(i + 1..).unwrap_or_default(),
-        )),
+        Some(i) => Ok((b.get(..i).unwrap_or_default(), b.get(i + 1..).unwrap_or_default())),
         None if truncated => Ok((b, &[])),
         None => Err(PgsqlParseError::Malformed("string without terminator")),
     }
@@ -256,11 +238,7 @@ pub fn parse_msg(body: &[u8], truncated: bool) -> Result<ParseMsg<'_>, PgsqlPars
             None => return Err(PgsqlParseError::Malformed("short Parse")),
         }
     }
-    Ok(ParseMsg {
-        name,
-        query,
-        param_types,
-    })
+    Ok(ParseMsg { name, query, param_types })
 }
 
 /// Bind: portal, statement, parameter values with their formats, and the result formats.
@@ -290,11 +268,7 @@ pub fn format_of(formats: &[u16], i: usize) -> u16 {
 
 fn u16_list(b: &[u8], at: usize, truncated: bool) -> Result<(Vec<u16>, usize), PgsqlParseError> {
     let Some(n) = be_u16(b, at) else {
-        return if truncated {
-            Ok((Vec::new(), b.len()))
-        } else {
-            Err(PgsqlParseError::Malformed("short list"))
-        };
+        return if truncated { Ok((Vec::new(), b.len())) } else { Err(PgsqlParseError::Malformed("short list")) };
     };
     let n = usize::from(n);
     let mut v = Vec::with_capacity(n.min(b.len() / 2));
@@ -350,18 +324,8 @@ pub fn bind_msg(body: &[u8], truncated: bool) -> Result<BindMsg<'_>, PgsqlParseE
         }
         pos += len;
     }
-    let result_formats = if pos >= rest.len() && truncated {
-        Vec::new()
-    } else {
-        u16_list(rest, pos, truncated)?.0
-    };
-    Ok(BindMsg {
-        portal,
-        statement,
-        param_formats,
-        params,
-        result_formats,
-    })
+    let result_formats = if pos >= rest.len() && truncated { Vec::new() } else { u16_list(rest, pos, truncated)?.0 };
+    Ok(BindMsg { portal, statement, param_formats, params, result_formats })
 }
 
 /// Describe / Close: the target kind (`S` statement, `P` portal) and its name.
@@ -369,9 +333,7 @@ pub fn bind_msg(body: &[u8], truncated: bool) -> Result<BindMsg<'_>, PgsqlParseE
 /// # Errors
 /// An unknown kind or a missing terminator.
 pub fn target_msg(body: &[u8]) -> Result<(u8, &[u8]), PgsqlParseError> {
-    let (&kind, rest) = body
-        .split_first()
-        .ok_or(PgsqlParseError::Malformed("empty Describe/Close"))?;
+    let (&kind, rest) = body.split_first().ok_or(PgsqlParseError::Malformed("empty Describe/Close"))?;
     if kind != b'S' && kind != b'P' {
         return Err(PgsqlParseError::Malformed("Describe/Close kind"));
     }
@@ -411,17 +373,11 @@ pub fn row_description(body: &[u8]) -> Result<Vec<FieldDesc>, PgsqlParseError> {
         let (Some(type_oid), Some(format)) = (be_u32(tail, 6), be_u16(tail, 16)) else {
             return Err(PgsqlParseError::Malformed("short RowDescription"));
         };
-        fields.push(FieldDesc {
-            name: String::from_utf8_lossy(name).into_owned(),
-            type_oid,
-            format,
-        });
+        fields.push(FieldDesc { name: String::from_utf8_lossy(name).into_owned(), type_oid, format });
         rest = tail.get(18..).unwrap_or_default();
     }
     if !rest.is_empty() {
-        return Err(PgsqlParseError::Malformed(
-            "RowDescription longer than its fields",
-        ));
+        return Err(PgsqlParseError::Malformed("RowDescription longer than its fields"));
     }
     Ok(fields)
 }
@@ -438,11 +394,7 @@ pub struct DataRowColumns<'a> {
 /// The columns of a DataRow body.
 #[must_use]
 pub fn data_row(body: &[u8]) -> DataRowColumns<'_> {
-    DataRowColumns {
-        rest: body.get(2..).unwrap_or_default(),
-        left: be_u16(body, 0).unwrap_or(0),
-        truncated: false,
-    }
+    DataRowColumns { rest: body.get(2..).unwrap_or_default(), left: be_u16(body, 0).unwrap_or(0), truncated: false }
 }
 
 impl<'a> Iterator for DataRowColumns<'a> {
@@ -529,60 +481,21 @@ mod tests {
     #[test]
     fn framing_checks_lengths_first() {
         let q = msg(b'Q', b"select 1\0");
-        assert_eq!(
-            frame(&q, Direction::ToServer),
-            Ok(Some(Frame {
-                tag: b'Q',
-                total: q.len()
-            }))
-        );
+        assert_eq!(frame(&q, Direction::ToServer), Ok(Some(Frame { tag: b'Q', total: q.len() })));
         assert_eq!(frame(&q[..4], Direction::ToServer), Ok(None));
         assert_eq!(frame(b"", Direction::ToServer), Ok(None));
-        assert_eq!(
-            frame(b"Q\x80\0\0\0", Direction::ToServer),
-            Err(PgsqlParseError::InvalidLength(0x8000_0000))
-        );
-        assert_eq!(
-            frame(b"Q\0\0\0\x03", Direction::ToServer),
-            Err(PgsqlParseError::InvalidLength(3))
-        );
-        assert_eq!(
-            frame(b"T\0\0\0\x04", Direction::ToServer),
-            Err(PgsqlParseError::InvalidType(b'T'))
-        );
-        assert_eq!(
-            frame(b"Q\0\0\0\x04", Direction::ToClient),
-            Err(PgsqlParseError::InvalidType(b'Q'))
-        );
-        assert_eq!(
-            frame(b"\xff\xff\xff\xff\xff", Direction::ToClient),
-            Err(PgsqlParseError::InvalidType(0xff))
-        );
+        assert_eq!(frame(b"Q\x80\0\0\0", Direction::ToServer), Err(PgsqlParseError::InvalidLength(0x8000_0000)));
+        assert_eq!(frame(b"Q\0\0\0\x03", Direction::ToServer), Err(PgsqlParseError::InvalidLength(3)));
+        assert_eq!(frame(b"T\0\0\0\x04", Direction::ToServer), Err(PgsqlParseError::InvalidType(b'T')));
+        assert_eq!(frame(b"Q\0\0\0\x04", Direction::ToClient), Err(PgsqlParseError::InvalidType(b'Q')));
+        assert_eq!(frame(b"\xff\xff\xff\xff\xff", Direction::ToClient), Err(PgsqlParseError::InvalidType(0xff)));
     }
 
     #[test]
     fn startup_messages() {
-        assert_eq!(
-            startup_frame(b"\0\0\0\x08\x04\xd2\x16\x2f")
-                .unwrap()
-                .unwrap()
-                .0,
-            StartupKind::Ssl
-        );
-        assert_eq!(
-            startup_frame(b"\0\0\0\x08\x04\xd2\x16\x30")
-                .unwrap()
-                .unwrap()
-                .0,
-            StartupKind::GssEnc
-        );
-        assert_eq!(
-            startup_frame(b"\0\0\0\x10\x04\xd2\x16\x2e")
-                .unwrap()
-                .unwrap()
-                .0,
-            StartupKind::Cancel
-        );
+        assert_eq!(startup_frame(b"\0\0\0\x08\x04\xd2\x16\x2f").unwrap().unwrap().0, StartupKind::Ssl);
+        assert_eq!(startup_frame(b"\0\0\0\x08\x04\xd2\x16\x30").unwrap().unwrap().0, StartupKind::GssEnc);
+        assert_eq!(startup_frame(b"\0\0\0\x10\x04\xd2\x16\x2e").unwrap().unwrap().0, StartupKind::Cancel);
         let (k, f) = startup_frame(b"\0\0\0\x29\0\x03\0\0user").unwrap().unwrap();
         assert_eq!((k, f.total, f.header_len()), (StartupKind::Startup, 41, 8));
         assert!(startup_frame(b"\x7f\0\0\0\0\x03\0\0").is_err());
@@ -598,10 +511,7 @@ mod tests {
         assert!(!plausible_boundary(&s[1..], Direction::ToClient));
         assert!(!plausible_boundary(&s[..3], Direction::ToClient));
         assert_eq!(find_sync_marker(&s, Direction::ToClient), Some(14));
-        assert_eq!(
-            find_sync_marker(b"xxS\0\0\0\x04", Direction::ToServer),
-            Some(2)
-        );
+        assert_eq!(find_sync_marker(b"xxS\0\0\0\x04", Direction::ToServer), Some(2));
     }
 
     #[test]
@@ -618,10 +528,7 @@ mod tests {
         assert_eq!(m.portal, b"p1");
         assert_eq!(m.statement, b"s1");
         assert_eq!(m.param_formats, vec![0, 1]);
-        assert_eq!(
-            m.params,
-            vec![Some(&b"42"[..]), Some(&[0, 0, 0, 7][..]), None]
-        );
+        assert_eq!(m.params, vec![Some(&b"42"[..]), Some(&[0, 0, 0, 7][..]), None]);
         assert_eq!(m.result_formats, vec![1]);
         assert_eq!(format_of(&m.result_formats, 5), 1);
         assert_eq!(format_of(&[], 0), 0);
@@ -636,26 +543,18 @@ mod tests {
     #[test]
     fn parse_row_description_data_row_and_errors() {
         let p = parse_msg(b"s1\0select $1\0\0\x01\0\0\0\x17", false).unwrap();
-        assert_eq!(
-            (p.name, p.query, p.param_types),
-            (&b"s1"[..], &b"select $1"[..], vec![23])
-        );
+        assert_eq!((p.name, p.query, p.param_types), (&b"s1"[..], &b"select $1"[..], vec![23]));
         assert!(parse_msg(b"s1\0select", false).is_err());
         assert_eq!(parse_msg(b"\0select", true).unwrap().query, b"select");
 
         let mut rd = vec![0, 2];
         for name in [&b"a"[..], b"bb"] {
             rd.extend(name);
-            rd.extend([
-                0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 25, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0,
-            ]);
+            rd.extend([0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 25, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0]);
         }
         let f = row_description(&rd).unwrap();
         assert_eq!(f.len(), 2);
-        assert_eq!(
-            (f[1].name.as_str(), f[1].type_oid, f[1].format),
-            ("bb", 25, 0)
-        );
+        assert_eq!((f[1].name.as_str(), f[1].type_oid, f[1].format), ("bb", 25, 0));
         assert!(row_description(&rd[..rd.len() - 1]).is_err());
         assert!(row_description(b"\xff\xff").is_err());
 
@@ -672,9 +571,6 @@ mod tests {
         assert_eq!(target_msg(b"Sname\0"), Ok((b'S', &b"name"[..])));
         assert!(target_msg(b"Xname\0").is_err());
         assert_eq!(execute_msg(b"\0\0\0\0\0"), Ok(&b""[..]));
-        assert_eq!(
-            parameter_description(b"\0\x02\0\0\0\x17\0\0\0\x19"),
-            vec![23, 25]
-        );
+        assert_eq!(parameter_description(b"\0\x02\0\0\0\x17\0\0\0\x19"), vec![23, 25]);
     }
 }

@@ -48,10 +48,7 @@ struct Bounded<T> {
 
 impl<T> Default for Bounded<T> {
     fn default() -> Self {
-        Self {
-            map: FxHashMap::default(),
-            next: 0,
-        }
+        Self { map: FxHashMap::default(), next: 0 }
     }
 }
 
@@ -59,16 +56,10 @@ impl<T> Bounded<T> {
     /// Inserts; returns whether an older entry had to be forgotten.
     fn insert(&mut self, name: &[u8], value: T, max: usize) -> bool {
         self.next += 1;
-        if self.map.insert(name.into(), (self.next, value)).is_some()
-            || self.map.len() <= max.max(1)
-        {
+        if self.map.insert(name.into(), (self.next, value)).is_some() || self.map.len() <= max.max(1) {
             return false;
         }
-        let oldest = self
-            .map
-            .iter()
-            .min_by_key(|(_, (seq, _))| *seq)
-            .map(|(k, _)| k.clone());
+        let oldest = self.map.iter().min_by_key(|(_, (seq, _))| *seq).map(|(k, _)| k.clone());
         if let Some(k) = oldest {
             self.map.remove(&k);
         }
@@ -85,22 +76,8 @@ pub struct Session {
 
 impl Session {
     /// Parse: (re)defines a statement. Returns whether an old entry was evicted.
-    pub fn parse(
-        &mut self,
-        name: &[u8],
-        query: Arc<str>,
-        param_types: Vec<u32>,
-        max: usize,
-    ) -> bool {
-        self.statements.insert(
-            name,
-            Statement {
-                query,
-                param_types,
-                desc: None,
-            },
-            max,
-        )
+    pub fn parse(&mut self, name: &[u8], query: Arc<str>, param_types: Vec<u32>, max: usize) -> bool {
+        self.statements.insert(name, Statement { query, param_types, desc: None }, max)
     }
 
     /// Bind: creates a portal; returns it (for the Bind's own bookkeeping) and whether an entry
@@ -112,15 +89,7 @@ impl Session {
             .params
             .iter()
             .enumerate()
-            .map(|(i, v)| {
-                v.map(|v| {
-                    render(
-                        v,
-                        format_of(&m.param_formats, i),
-                        types.get(i).copied().unwrap_or(0),
-                    )
-                })
-            })
+            .map(|(i, v)| v.map(|v| render(v, format_of(&m.param_formats, i), types.get(i).copied().unwrap_or(0))))
             .collect();
         let query = stmt.map(|s| Arc::clone(&s.query));
         let portal = Portal {
@@ -142,10 +111,7 @@ impl Session {
     /// The query of a statement.
     #[must_use]
     pub fn statement_query(&self, name: &[u8]) -> Option<Arc<str>> {
-        self.statements
-            .map
-            .get(name)
-            .map(|(_, s)| Arc::clone(&s.query))
+        self.statements.map.get(name).map(|(_, s)| Arc::clone(&s.query))
     }
 
     /// A Describe of statement `name` was answered with `types` (ParameterDescription).
@@ -176,18 +142,8 @@ impl Session {
 mod tests {
     use super::*;
 
-    fn bind<'a>(
-        portal: &'a [u8],
-        statement: &'a [u8],
-        params: Vec<Option<&'a [u8]>>,
-    ) -> BindMsg<'a> {
-        BindMsg {
-            portal,
-            statement,
-            param_formats: vec![1],
-            params,
-            result_formats: vec![],
-        }
+    fn bind<'a>(portal: &'a [u8], statement: &'a [u8], params: Vec<Option<&'a [u8]>>) -> BindMsg<'a> {
+        BindMsg { portal, statement, param_formats: vec![1], params, result_formats: vec![] }
     }
 
     #[test]

@@ -27,10 +27,7 @@ pub fn split_statements(sql: &str) -> Vec<&str> {
                 continue;
             }
             b'-' if next == Some(b'-') => {
-                i = b
-                    .get(i..)
-                    .and_then(|r| r.iter().position(|&x| x == b'\n'))
-                    .map_or(b.len(), |p| i + p + 1);
+                i = b.get(i..).and_then(|r| r.iter().position(|&x| x == b'\n')).map_or(b.len(), |p| i + p + 1);
                 continue;
             }
             b'/' if next == Some(b'*') => {
@@ -38,8 +35,7 @@ pub fn split_statements(sql: &str) -> Vec<&str> {
                 continue;
             }
             b'\'' => {
-                let escapes =
-                    i > 0 && matches!(b[i - 1], b'E' | b'e') && (i < 2 || !is_ident(b[i - 2]));
+                let escapes = i > 0 && matches!(b[i - 1], b'E' | b'e') && (i < 2 || !is_ident(b[i - 2]));
                 i = skip_quoted(b, i, b'\'', escapes);
             }
             b'"' => i = skip_quoted(b, i, b'"', false),
@@ -126,9 +122,7 @@ fn skip_dollar(b: &[u8], open: usize, tag_len: usize) -> usize {
         return b.len();
     };
     let body = open + tag_len;
-    b.get(body..)
-        .and_then(|r| r.windows(tag_len).position(|w| w == tag))
-        .map_or(b.len(), |p| body + p + tag_len)
+    b.get(body..).and_then(|r| r.windows(tag_len).position(|w| w == tag)).map_or(b.len(), |p| body + p + tag_len)
 }
 
 /// The statement's verb: its first word (after leading comments), upper-cased.
@@ -148,9 +142,7 @@ pub fn method_of(statement: &str) -> String {
             break;
         }
     }
-    let end = s
-        .find(|c: char| c.is_whitespace() || c == '(' || c == ';')
-        .unwrap_or(s.len());
+    let end = s.find(|c: char| c.is_whitespace() || c == '(' || c == ';').unwrap_or(s.len());
     s.get(..end).unwrap_or_default().to_uppercase()
 }
 
@@ -160,48 +152,25 @@ mod tests {
 
     #[test]
     fn splits_like_the_server() {
-        assert_eq!(
-            split_statements("select 1; select 2;"),
-            vec!["select 1", "select 2"]
-        );
-        assert_eq!(
-            split_statements("  select * from test  "),
-            vec!["select * from test"]
-        );
+        assert_eq!(split_statements("select 1; select 2;"), vec!["select 1", "select 2"]);
+        assert_eq!(split_statements("  select * from test  "), vec!["select * from test"]);
         assert_eq!(split_statements(";; ;"), Vec::<&str>::new());
         assert_eq!(split_statements(""), Vec::<&str>::new());
         assert_eq!(
             split_statements("insert into t values ('a;b', 'it''s;')"),
             vec!["insert into t values ('a;b', 'it''s;')"]
         );
-        assert_eq!(
-            split_statements(r"select E'\';' ; select 2"),
-            vec![r"select E'\';'", "select 2"]
-        );
+        assert_eq!(split_statements(r"select E'\';' ; select 2"), vec![r"select E'\';'", "select 2"]);
         assert_eq!(split_statements(r#"select 1 as "x;y"; select 2"#).len(), 2);
         assert_eq!(
-            split_statements(
-                "create function f() returns int as $b$ select 1; $b$ language sql; select 3"
-            ),
-            vec![
-                "create function f() returns int as $b$ select 1; $b$ language sql",
-                "select 3"
-            ]
+            split_statements("create function f() returns int as $b$ select 1; $b$ language sql; select 3"),
+            vec!["create function f() returns int as $b$ select 1; $b$ language sql", "select 3"]
         );
         assert_eq!(split_statements("select $$a;b$$; select 2").len(), 2);
-        assert_eq!(
-            split_statements("select 1; -- done; really\n"),
-            vec!["select 1"]
-        );
-        assert_eq!(
-            split_statements("select 1 /* a; /* b; */ c; */; select 2").len(),
-            2
-        );
+        assert_eq!(split_statements("select 1; -- done; really\n"), vec!["select 1"]);
+        assert_eq!(split_statements("select 1 /* a; /* b; */ c; */; select 2").len(), 2);
         assert_eq!(split_statements("/* only a comment */"), Vec::<&str>::new());
-        assert_eq!(
-            split_statements("select $1; select 'unterminated;"),
-            vec!["select $1", "select 'unterminated;"]
-        );
+        assert_eq!(split_statements("select $1; select 'unterminated;"), vec!["select $1", "select 'unterminated;"]);
     }
 
     #[test]

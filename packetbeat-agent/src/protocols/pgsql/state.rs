@@ -17,9 +17,7 @@ use std::sync::Arc;
 
 use super::config::PgsqlConfig;
 use super::correlate::{Correlator, Msg};
-use super::parser::{
-    find_sync_marker, frame, plausible_boundary, startup_frame, StartupKind, SYNC_MARKER_CARRY,
-};
+use super::parser::{find_sync_marker, frame, plausible_boundary, startup_frame, StartupKind, SYNC_MARKER_CARRY};
 use crate::protocols::{Direction, ParseCtx, ProtocolState};
 use crate::time::Timestamp;
 
@@ -65,14 +63,8 @@ impl PgsqlState {
     pub fn new(cfg: Arc<PgsqlConfig>) -> Self {
         Self {
             streams: [
-                Stream {
-                    phase: Phase::Startup,
-                    partial_ts: None,
-                },
-                Stream {
-                    phase: Phase::Typed,
-                    partial_ts: None,
-                },
+                Stream { phase: Phase::Startup, partial_ts: None },
+                Stream { phase: Phase::Typed, partial_ts: None },
             ],
             corr: Correlator::new(Arc::clone(&cfg)),
             cfg,
@@ -173,11 +165,7 @@ impl ProtocolState for PgsqlState {
                     let n = rest.len().min(usize::try_from(left).unwrap_or(usize::MAX));
                     pos += n;
                     let left = left - n as u64;
-                    self.streams[i].phase = if left == 0 {
-                        Phase::Typed
-                    } else {
-                        Phase::Skip(left)
-                    };
+                    self.streams[i].phase = if left == 0 { Phase::Typed } else { Phase::Skip(left) };
                 }
                 Phase::Resync { carry } => {
                     let (next, stop) = self.resync_step(dir, data, pos, carry, ts, cx);
@@ -198,9 +186,7 @@ impl ProtocolState for PgsqlState {
                         }
                         pos += f.total;
                         match kind {
-                            StartupKind::Ssl | StartupKind::GssEnc => {
-                                self.encryption_asked = Some(kind)
-                            }
+                            StartupKind::Ssl | StartupKind::GssEnc => self.encryption_asked = Some(kind),
                             StartupKind::Startup => {
                                 self.streams[i].phase = Phase::Typed;
                                 self.corr.startup(cx);
@@ -214,11 +200,7 @@ impl ProtocolState for PgsqlState {
                 Phase::Typed => {
                     if dir == Direction::ToClient {
                         if let Some(asked) = self.encryption_asked {
-                            let accepted = if asked == StartupKind::Ssl {
-                                b'S'
-                            } else {
-                                b'G'
-                            };
+                            let accepted = if asked == StartupKind::Ssl { b'S' } else { b'G' };
                             match rest.first() {
                                 Some(&b) if b == accepted => {
                                     self.encrypted = true;
@@ -254,18 +236,8 @@ impl ProtocolState for PgsqlState {
                         return pos;
                     };
                     let body = whole.get(f.header_len()..).unwrap_or_default();
-                    let msg_ts = if dir == Direction::ToClient {
-                        cx.ts
-                    } else {
-                        ts
-                    };
-                    let m = Msg {
-                        tag: f.tag,
-                        body,
-                        truncated,
-                        size: f.total as u64,
-                        ts: msg_ts,
-                    };
+                    let msg_ts = if dir == Direction::ToClient { cx.ts } else { ts };
+                    let m = Msg { tag: f.tag, body, truncated, size: f.total as u64, ts: msg_ts };
                     self.deliver(dir, &m, cx);
                     pos += held;
                     if truncated {
@@ -290,11 +262,7 @@ impl ProtocolState for PgsqlState {
         if let Phase::Skip(left) = stream.phase {
             if lost > 0 && lost <= left {
                 // The loss fell inside a message whose head was already decoded.
-                stream.phase = if lost == left {
-                    Phase::Typed
-                } else {
-                    Phase::Skip(left - lost)
-                };
+                stream.phase = if lost == left { Phase::Typed } else { Phase::Skip(left - lost) };
                 return;
             }
         }

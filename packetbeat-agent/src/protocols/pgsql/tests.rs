@@ -35,10 +35,7 @@ fn startup() -> Vec<u8> {
     body.extend(cstr("user"));
     body.extend(cstr("postgres"));
     body.push(0);
-    let mut v = u32::try_from(body.len() + 4)
-        .unwrap()
-        .to_be_bytes()
-        .to_vec();
+    let mut v = u32::try_from(body.len() + 4).unwrap().to_be_bytes().to_vec();
     v.extend(body);
     v
 }
@@ -59,13 +56,7 @@ fn parse(name: &str, sql: &str, oids: &[u32]) -> Vec<u8> {
     m(b'P', &b)
 }
 
-fn bind(
-    portal: &str,
-    stmt: &str,
-    formats: &[u16],
-    params: &[Option<&[u8]>],
-    result_formats: &[u16],
-) -> Vec<u8> {
+fn bind(portal: &str, stmt: &str, formats: &[u16], params: &[Option<&[u8]>], result_formats: &[u16]) -> Vec<u8> {
     let mut b = cstr(portal);
     b.extend(cstr(stmt));
     b.extend(u16::try_from(formats.len()).unwrap().to_be_bytes());
@@ -153,12 +144,7 @@ fn cat(parts: &[Vec<u8>]) -> Vec<u8> {
 
 /// Server greeting after StartupMessage: AuthenticationOk, ParameterStatus, BackendKeyData, ReadyForQuery.
 fn greeting() -> Vec<u8> {
-    cat(&[
-        m(b'R', &[0, 0, 0, 0]),
-        m(b'S', b"server_version\x0015.0\0"),
-        m(b'K', &[0, 0, 0, 1, 0, 0, 0, 2]),
-        ready(),
-    ])
+    cat(&[m(b'R', &[0, 0, 0, 0]), m(b'S', b"server_version\x0015.0\0"), m(b'K', &[0, 0, 0, 1, 0, 0, 0, 2]), ready()])
 }
 
 // ---------------------------------------------------------------- harness
@@ -182,40 +168,22 @@ impl Conn {
             out: Vec::new(),
             stats: ProtoStats::default(),
             held: [Vec::new(), Vec::new()],
-            conn: ConnInfo {
-                client_ip: ip,
-                client_port: 40000,
-                server_ip: ip,
-                server_port: 5432,
-            },
+            conn: ConnInfo { client_ip: ip, client_port: 40000, server_ip: ip, server_port: 5432 },
             ts: 1_000_000_000,
         }
     }
 
     fn default_cfg() -> Self {
-        Self::new(PgsqlConfig {
-            send_request: true,
-            send_response: true,
-            ..PgsqlConfig::default()
-        })
+        Self::new(PgsqlConfig { send_request: true, send_response: true, ..PgsqlConfig::default() })
     }
 
     fn feed(&mut self, dir: Direction, bytes: &[u8]) {
-        let mut cx = ParseCtx {
-            ts: Timestamp(self.ts),
-            conn: &self.conn,
-            out: &mut self.out,
-            stats: &mut self.stats,
-        };
+        let mut cx = ParseCtx { ts: Timestamp(self.ts), conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
         let held = &mut self.held[dir.index()];
         held.extend_from_slice(bytes);
         let used = self.st.parse(dir, held, &mut cx).min(held.len());
         held.drain(..used);
-        assert!(
-            held.len() <= PGSQL_MAX_HELD_MESSAGE + 8,
-            "held {} bytes",
-            held.len()
-        );
+        assert!(held.len() <= PGSQL_MAX_HELD_MESSAGE + 8, "held {} bytes", held.len());
     }
 
     /// Feeds at a later time (ms).
@@ -226,22 +194,12 @@ impl Conn {
 
     fn gap(&mut self, dir: Direction, len: u32) {
         self.held[dir.index()].clear();
-        let mut cx = ParseCtx {
-            ts: Timestamp(self.ts),
-            conn: &self.conn,
-            out: &mut self.out,
-            stats: &mut self.stats,
-        };
+        let mut cx = ParseCtx { ts: Timestamp(self.ts), conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
         self.st.gap(dir, len, &mut cx);
     }
 
     fn close(&mut self) {
-        let mut cx = ParseCtx {
-            ts: Timestamp(self.ts),
-            conn: &self.conn,
-            out: &mut self.out,
-            stats: &mut self.stats,
-        };
+        let mut cx = ParseCtx { ts: Timestamp(self.ts), conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
         self.st.close(&mut cx);
     }
 
@@ -283,20 +241,11 @@ fn simple_select_with_rows_and_csv_response() {
     c.at(3, S, &cat(&[resp.clone(), ready()]));
     assert_eq!(c.out.len(), 1);
     let t = &c.out[0];
-    assert_eq!(
-        (t.method.as_deref(), t.query.as_deref()),
-        (Some("SELECT"), Some("select * from test"))
-    );
-    assert_eq!(
-        (field(t, "pgsql.num_rows"), field(t, "pgsql.num_fields")),
-        (&json!(2), &json!(2))
-    );
+    assert_eq!((t.method.as_deref(), t.query.as_deref()), (Some("SELECT"), Some("select * from test")));
+    assert_eq!((field(t, "pgsql.num_rows"), field(t, "pgsql.num_fields")), (&json!(2), &json!(2)));
     assert_eq!(t.response.as_deref(), Some("a,b\nx,\"y,z\"\n,w\n"));
     assert_eq!(t.request.as_deref(), Some("select * from test"));
-    assert_eq!(
-        (t.request_bytes, t.response_bytes),
-        (Some(q.len() as u64), Some(resp.len() as u64))
-    );
+    assert_eq!((t.request_bytes, t.response_bytes), (Some(q.len() as u64), Some(resp.len() as u64)));
     assert_eq!(t.end.unwrap().since(t.start.unwrap()), Some(3_000_000));
     assert_eq!(t.status, Status::Ok);
     assert_eq!(c.stats.transactions, 1);
@@ -322,15 +271,9 @@ fn multi_statement_query_gives_one_transaction_per_statement() {
     );
     let got: Vec<_> = c.out.iter().map(|t| t.method.clone().unwrap()).collect();
     assert_eq!(got, ["INSERT", "UPDATE", "SELECT"]);
-    assert_eq!(
-        c.out[0].query.as_deref(),
-        Some("insert into t values ('a;b')")
-    );
+    assert_eq!(c.out[0].query.as_deref(), Some("insert into t values ('a;b')"));
     // Packetbeat repeats the whole Query's size for every statement.
-    assert!(c
-        .out
-        .iter()
-        .all(|t| t.request_bytes == Some(q.len() as u64)));
+    assert!(c.out.iter().all(|t| t.request_bytes == Some(q.len() as u64)));
     assert_eq!(field(&c.out[2], "pgsql.num_rows"), &json!(1));
 }
 
@@ -350,43 +293,17 @@ fn error_skips_the_rest_of_the_query_and_realigns() {
         ]),
     );
     c.feed(C, &query("insert into u values (1)"));
-    c.feed(
-        S,
-        &cat(&[
-            error("23505", "duplicate key value violates unique constraint"),
-            ready(),
-        ]),
-    );
+    c.feed(S, &cat(&[error("23505", "duplicate key value violates unique constraint"), ready()]));
     c.feed(C, &query("select 4"));
-    c.feed(
-        S,
-        &cat(&[
-            row_desc(&[("x", 23)]),
-            data_row(&[Some(b"4")]),
-            complete("SELECT 1"),
-            ready(),
-        ]),
-    );
+    c.feed(S, &cat(&[row_desc(&[("x", 23)]), data_row(&[Some(b"4")]), complete("SELECT 1"), ready()]));
     let got: Vec<_> = c.out.iter().map(summary).collect();
     assert_eq!(got.len(), 4, "{got:?}");
     assert_eq!(got[1].1.as_deref(), Some("select * from nope"));
-    assert_eq!(
-        (got[1].4.clone(), got[1].5),
-        (json!("42P01"), Status::Error)
-    );
+    assert_eq!((got[1].4.clone(), got[1].5), (json!("42P01"), Status::Error));
     assert_eq!(field(&c.out[1], "pgsql.error_severity"), &json!("ERROR"));
-    assert_eq!(
-        field(&c.out[1], "pgsql.error_message"),
-        &json!("relation \"nope\" does not exist")
-    );
-    assert_eq!(
-        (got[2].0.as_deref(), got[2].4.clone()),
-        (Some("INSERT"), json!("23505"))
-    );
-    assert_eq!(
-        (got[3].1.as_deref(), got[3].3.clone()),
-        (Some("select 4"), json!(1))
-    );
+    assert_eq!(field(&c.out[1], "pgsql.error_message"), &json!("relation \"nope\" does not exist"));
+    assert_eq!((got[2].0.as_deref(), got[2].4.clone()), (Some("INSERT"), json!("23505")));
+    assert_eq!((got[3].1.as_deref(), got[3].3.clone()), (Some("select 4"), json!(1)));
     assert_eq!(c.stats.unmatched_requests, 1, "select 3 was never executed");
 }
 
@@ -397,14 +314,8 @@ fn empty_query_notice_and_parameter_status_do_not_break_pairing() {
     c.feed(C, &query(""));
     c.feed(S, &cat(&[m(b'I', b""), ready()]));
     c.feed(C, &query("drop table if exists zz"));
-    let notice = m(
-        b'N',
-        b"SNOTICE\0C00000\0Mtable \"zz\" does not exist, skipping\0\0",
-    );
-    c.feed(
-        S,
-        &cat(&[notice, complete("DROP TABLE"), m(b'S', b"a\0b\0"), ready()]),
-    );
+    let notice = m(b'N', b"SNOTICE\0C00000\0Mtable \"zz\" does not exist, skipping\0\0");
+    c.feed(S, &cat(&[notice, complete("DROP TABLE"), m(b'S', b"a\0b\0"), ready()]));
     assert_eq!(c.out.len(), 1);
     assert_eq!(c.out[0].method.as_deref(), Some("DROP"));
     assert_eq!(c.out[0].status, Status::Ok);
@@ -433,15 +344,7 @@ fn copy_in_and_out_are_recognised() {
         ]),
     );
     c.feed(C, &query("select 1"));
-    c.feed(
-        S,
-        &cat(&[
-            row_desc(&[("x", 23)]),
-            data_row(&[Some(b"1")]),
-            complete("SELECT 1"),
-            ready(),
-        ]),
-    );
+    c.feed(S, &cat(&[row_desc(&[("x", 23)]), data_row(&[Some(b"1")]), complete("SELECT 1"), ready()]));
     assert_eq!(c.out.len(), 3);
     assert_eq!(c.out[0].method.as_deref(), Some("COPY"));
     let q = query("copy t from stdin");
@@ -460,15 +363,7 @@ fn ssl_refused_then_startup_is_skipped() {
     c.login();
     c.feed(C, &m(b'p', b"secret\0"));
     c.feed(C, &query("select 1"));
-    c.feed(
-        S,
-        &cat(&[
-            row_desc(&[("x", 23)]),
-            data_row(&[Some(b"1")]),
-            complete("SELECT 1"),
-            ready(),
-        ]),
-    );
+    c.feed(S, &cat(&[row_desc(&[("x", 23)]), data_row(&[Some(b"1")]), complete("SELECT 1"), ready()]));
     assert_eq!(c.out.len(), 1);
     assert!(!c.st.is_encrypted());
     assert_eq!(c.stats.parse_errors, 0);
@@ -479,10 +374,7 @@ fn ssl_accepted_marks_the_connection_encrypted() {
     let mut c = Conn::default_cfg();
     c.feed(C, &SSL_REQUEST);
     c.feed(S, b"S");
-    c.feed(
-        C,
-        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03random tls bytes",
-    );
+    c.feed(C, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03random tls bytes");
     c.feed(S, b"\x16\x03\x03\x00\x7a\x02\x00\x00\x76");
     c.close();
     assert!(c.st.is_encrypted());
@@ -508,45 +400,22 @@ fn extended_query_with_text_and_binary_params() {
     c.login();
     let seven = 7i64.to_be_bytes();
     let req = cat(&[
-        parse(
-            "",
-            "select * from t where id = $1 and name = $2 and n = $3",
-            &[20, 25, 0],
-        ),
-        bind(
-            "",
-            "",
-            &[1, 0, 0],
-            &[Some(&seven), Some(b"bob"), None],
-            &[1],
-        ),
+        parse("", "select * from t where id = $1 and name = $2 and n = $3", &[20, 25, 0]),
+        bind("", "", &[1, 0, 0], &[Some(&seven), Some(b"bob"), None], &[1]),
         describe(b'P', ""),
         execute(""),
         sync(),
     ]);
     c.at(0, C, &req);
-    let resp = cat(&[
-        row_desc(&[("id", 20), ("name", 25)]),
-        data_row(&[Some(&seven), Some(b"bob")]),
-        complete("SELECT 1"),
-    ]);
-    c.at(
-        2,
-        S,
-        &cat(&[m(b'1', b""), m(b'2', b""), resp.clone(), ready()]),
-    );
+    let resp =
+        cat(&[row_desc(&[("id", 20), ("name", 25)]), data_row(&[Some(&seven), Some(b"bob")]), complete("SELECT 1")]);
+    c.at(2, S, &cat(&[m(b'1', b""), m(b'2', b""), resp.clone(), ready()]));
     assert_eq!(c.out.len(), 1);
     let t = &c.out[0];
-    assert_eq!(
-        t.query.as_deref(),
-        Some("select * from t where id = $1 and name = $2 and n = $3")
-    );
+    assert_eq!(t.query.as_deref(), Some("select * from t where id = $1 and name = $2 and n = $3"));
     assert_eq!(field(t, "params"), &json!(["7", "bob", null]));
     assert_eq!(t.response.as_deref(), Some("id,name\n7,bob\n"));
-    assert_eq!(
-        (t.request_bytes, t.response_bytes),
-        (Some(req.len() as u64), Some(resp.len() as u64))
-    );
+    assert_eq!((t.request_bytes, t.response_bytes), (Some(req.len() as u64), Some(resp.len() as u64)));
 }
 
 #[test]
@@ -561,11 +430,7 @@ fn pipeline_gives_one_transaction_per_execute() {
     }
     req.extend(sync());
     c.at(0, C, &req);
-    let mut resp = cat(&[
-        m(b'1', b""),
-        m(b't', &[0, 1, 0, 0, 0, 23]),
-        row_desc(&[("int4", 23)]),
-    ]);
+    let mut resp = cat(&[m(b'1', b""), m(b't', &[0, 1, 0, 0, 0, 23]), row_desc(&[("int4", 23)])]);
     for (i, _) in vals.iter().enumerate() {
         resp.extend(m(b'2', b""));
         for _ in 0..=i {
@@ -584,23 +449,8 @@ fn pipeline_gives_one_transaction_per_execute() {
         assert_eq!(field(&c.out[i], "pgsql.num_fields"), &json!(1));
     }
     // The prepared statement is reused later without Parse or Describe.
-    c.feed(
-        C,
-        &cat(&[
-            bind("", "s1", &[0], &[Some(b"5")], &[]),
-            execute(""),
-            sync(),
-        ]),
-    );
-    c.feed(
-        S,
-        &cat(&[
-            m(b'2', b""),
-            data_row(&[Some(b"5")]),
-            complete("SELECT 1"),
-            ready(),
-        ]),
-    );
+    c.feed(C, &cat(&[bind("", "s1", &[0], &[Some(b"5")], &[]), execute(""), sync()]));
+    c.feed(S, &cat(&[m(b'2', b""), data_row(&[Some(b"5")]), complete("SELECT 1"), ready()]));
     assert_eq!(c.out.len(), 4);
     assert_eq!(field(&c.out[3], "params"), &json!(["5"]));
     assert_eq!(field(&c.out[3], "pgsql.num_fields"), &json!(1));
@@ -624,30 +474,12 @@ fn error_in_pipeline_fails_first_execute_and_skips_to_sync() {
         sync(),
     ]);
     c.feed(C, &req);
-    c.feed(
-        S,
-        &cat(&[error("42P01", "relation \"nope\" does not exist"), ready()]),
-    );
-    c.feed(
-        S,
-        &cat(&[
-            m(b'1', b""),
-            m(b'2', b""),
-            data_row(&[Some(b"3")]),
-            complete("SELECT 1"),
-            ready(),
-        ]),
-    );
+    c.feed(S, &cat(&[error("42P01", "relation \"nope\" does not exist"), ready()]));
+    c.feed(S, &cat(&[m(b'1', b""), m(b'2', b""), data_row(&[Some(b"3")]), complete("SELECT 1"), ready()]));
     let got: Vec<_> = c.out.iter().map(summary).collect();
     assert_eq!(got.len(), 2, "{got:?}");
-    assert_eq!(
-        (got[0].1.as_deref(), got[0].4.clone()),
-        (Some("select * from nope"), json!("42P01"))
-    );
-    assert_eq!(
-        (got[1].1.as_deref(), got[1].3.clone()),
-        (Some("select 3"), json!(1))
-    );
+    assert_eq!((got[0].1.as_deref(), got[0].4.clone()), (Some("select * from nope"), json!("42P01")));
+    assert_eq!((got[1].1.as_deref(), got[1].3.clone()), (Some("select 3"), json!(1)));
     assert_eq!(c.stats.unmatched_requests, 1);
 }
 
@@ -655,19 +487,8 @@ fn error_in_pipeline_fails_first_execute_and_skips_to_sync() {
 fn extended_set_is_not_published_like_packetbeat() {
     let mut c = Conn::default_cfg();
     c.login();
-    c.feed(
-        C,
-        &cat(&[
-            parse("", "SET extra_float_digits = 3", &[]),
-            bind("", "", &[], &[], &[]),
-            execute(""),
-            sync(),
-        ]),
-    );
-    c.feed(
-        S,
-        &cat(&[m(b'1', b""), m(b'2', b""), complete("SET"), ready()]),
-    );
+    c.feed(C, &cat(&[parse("", "SET extra_float_digits = 3", &[]), bind("", "", &[], &[], &[]), execute(""), sync()]));
+    c.feed(S, &cat(&[m(b'1', b""), m(b'2', b""), complete("SET"), ready()]));
     c.feed(C, &query("SET search_path = public"));
     c.feed(S, &cat(&[complete("SET"), ready()]));
     assert_eq!(c.out.len(), 1, "only the simple-protocol SET is published");
@@ -678,20 +499,10 @@ fn extended_set_is_not_published_like_packetbeat() {
 fn bind_on_unknown_statement_is_published_with_a_note() {
     let mut c = Conn::default_cfg();
     c.login();
-    c.feed(
-        C,
-        &cat(&[
-            bind("", "never_seen", &[0], &[Some(b"1")], &[]),
-            execute(""),
-            sync(),
-        ]),
-    );
+    c.feed(C, &cat(&[bind("", "never_seen", &[0], &[Some(b"1")], &[]), execute(""), sync()]));
     c.feed(S, &cat(&[m(b'2', b""), complete("UPDATE 1"), ready()]));
     assert_eq!(c.out.len(), 1);
-    assert_eq!(
-        c.out[0].notes,
-        vec!["The actual query being used is unknown".to_owned()]
-    );
+    assert_eq!(c.out[0].notes, vec!["The actual query being used is unknown".to_owned()]);
     assert_eq!(c.out[0].query, None);
     assert_eq!(field(&c.out[0], "params"), &json!(["1"]));
 }
@@ -709,25 +520,8 @@ fn named_portal_suspended_and_close() {
             sync(),
         ]),
     );
-    c.feed(
-        S,
-        &cat(&[
-            m(b'1', b""),
-            m(b'2', b""),
-            data_row(&[Some(b"1")]),
-            m(b's', b""),
-            ready(),
-        ]),
-    );
-    c.feed(
-        C,
-        &cat(&[
-            execute("cur"),
-            m(b'C', b"Pcur\0"),
-            m(b'C', b"Sst\0"),
-            sync(),
-        ]),
-    );
+    c.feed(S, &cat(&[m(b'1', b""), m(b'2', b""), data_row(&[Some(b"1")]), m(b's', b""), ready()]));
+    c.feed(C, &cat(&[execute("cur"), m(b'C', b"Pcur\0"), m(b'C', b"Sst\0"), sync()]));
     c.feed(
         S,
         &cat(&[
@@ -739,17 +533,8 @@ fn named_portal_suspended_and_close() {
             ready(),
         ]),
     );
-    c.feed(
-        C,
-        &cat(&[bind("cur", "st", &[], &[], &[]), execute("cur"), sync()]),
-    );
-    c.feed(
-        S,
-        &cat(&[
-            error("26000", "prepared statement \"st\" does not exist"),
-            ready(),
-        ]),
-    );
+    c.feed(C, &cat(&[bind("cur", "st", &[], &[], &[]), execute("cur"), sync()]));
+    c.feed(S, &cat(&[error("26000", "prepared statement \"st\" does not exist"), ready()]));
     let got: Vec<_> = c.out.iter().map(summary).collect();
     assert_eq!(got.len(), 3, "{got:?}");
     assert_eq!((got[0].3.clone(), got[1].3.clone()), (json!(1), json!(2)));
@@ -837,9 +622,7 @@ fn random_bytes_never_panic() {
         for _ in 0..20 {
             let dir = if next() % 2 == 0 { C } else { S };
             let len = usize::try_from(next() % 300).unwrap();
-            let mut chunk: Vec<u8> = (0..len)
-                .map(|_| u8::try_from(next() % 256).unwrap())
-                .collect();
+            let mut chunk: Vec<u8> = (0..len).map(|_| u8::try_from(next() % 256).unwrap()).collect();
             if round % 3 == 0 {
                 // Mutated real traffic reaches deeper states than pure noise.
                 let src = if dir == C { &client } else { &server };
@@ -868,15 +651,7 @@ fn absurd_length_is_a_parse_error_and_the_next_segment_resyncs() {
     assert_eq!(c.stats.parse_errors, 1);
     assert!(c.held[0].len() <= 5);
     c.feed(C, &query("select 2"));
-    c.feed(
-        S,
-        &cat(&[
-            row_desc(&[("x", 23)]),
-            data_row(&[Some(b"2")]),
-            complete("SELECT 1"),
-            ready(),
-        ]),
-    );
+    c.feed(S, &cat(&[row_desc(&[("x", 23)]), data_row(&[Some(b"2")]), complete("SELECT 1"), ready()]));
     assert_eq!(c.out.len(), 1);
     assert_eq!(c.out[0].query.as_deref(), Some("select 2"));
     // The server side too.
@@ -895,10 +670,7 @@ fn oversize_messages_are_counted_and_skipped_without_holding_them() {
     for chunk in row.chunks(65_536) {
         c.feed(S, chunk);
     }
-    c.feed(
-        S,
-        &cat(&[data_row(&[Some(b"y")]), complete("SELECT 2"), ready()]),
-    );
+    c.feed(S, &cat(&[data_row(&[Some(b"y")]), complete("SELECT 2"), ready()]));
     assert_eq!(c.out.len(), 1);
     assert_eq!(field(&c.out[0], "pgsql.num_rows"), &json!(2));
     assert_eq!(c.stats.oversize_messages, 1);
@@ -926,44 +698,17 @@ fn server_gap_publishes_the_partial_response_with_a_note() {
     let mut c = Conn::default_cfg();
     c.login();
     c.feed(C, &query("select a from t; select 2"));
-    c.feed(
-        S,
-        &cat(&[row_desc(&[("a", 25)]), data_row(&[Some(b"one")])]),
-    );
+    c.feed(S, &cat(&[row_desc(&[("a", 25)]), data_row(&[Some(b"one")])]));
     c.gap(S, 100);
     // The rest of the cycle (unparseable tail, then ReadyForQuery), then a clean query.
-    c.feed(
-        S,
-        &cat(&[
-            b"garbage".to_vec(),
-            data_row(&[Some(b"x")]),
-            complete("SELECT 5"),
-            ready(),
-        ]),
-    );
+    c.feed(S, &cat(&[b"garbage".to_vec(), data_row(&[Some(b"x")]), complete("SELECT 5"), ready()]));
     c.feed(C, &query("select 3"));
-    c.feed(
-        S,
-        &cat(&[
-            row_desc(&[("x", 23)]),
-            data_row(&[Some(b"3")]),
-            complete("SELECT 1"),
-            ready(),
-        ]),
-    );
-    let got: Vec<_> = c
-        .out
-        .iter()
-        .map(|t| (t.query.clone().unwrap(), t.notes.clone()))
-        .collect();
+    c.feed(S, &cat(&[row_desc(&[("x", 23)]), data_row(&[Some(b"3")]), complete("SELECT 1"), ready()]));
+    let got: Vec<_> = c.out.iter().map(|t| (t.query.clone().unwrap(), t.notes.clone())).collect();
     let loss = vec!["Packet loss while capturing the response".to_owned()];
     assert_eq!(
         got,
-        vec![
-            ("select a from t".into(), loss.clone()),
-            ("select 2".into(), loss),
-            ("select 3".into(), vec![])
-        ]
+        vec![("select a from t".into(), loss.clone()), ("select 2".into(), loss), ("select 3".into(), vec![])]
     );
     assert_eq!(field(&c.out[0], "pgsql.num_rows"), &json!(1));
 }
@@ -975,39 +720,17 @@ fn client_gap_swallows_the_lost_cycle_and_realigns() {
     c.feed(C, &query("select 1"));
     c.gap(C, 40);
     c.feed(C, &cat(&[bind("", "", &[], &[], &[]), execute(""), sync()]));
-    c.feed(
-        S,
-        &cat(&[
-            row_desc(&[("x", 23)]),
-            data_row(&[Some(b"1")]),
-            complete("SELECT 1"),
-            ready(),
-        ]),
-    );
-    c.feed(
-        S,
-        &cat(&[m(b'1', b""), m(b'2', b""), complete("SELECT 9"), ready()]),
-    );
+    c.feed(S, &cat(&[row_desc(&[("x", 23)]), data_row(&[Some(b"1")]), complete("SELECT 1"), ready()]));
+    c.feed(S, &cat(&[m(b'1', b""), m(b'2', b""), complete("SELECT 9"), ready()]));
     c.feed(C, &query("select 2"));
-    c.feed(
-        S,
-        &cat(&[
-            row_desc(&[("x", 23)]),
-            data_row(&[Some(b"2")]),
-            complete("SELECT 1"),
-            ready(),
-        ]),
-    );
+    c.feed(S, &cat(&[row_desc(&[("x", 23)]), data_row(&[Some(b"2")]), complete("SELECT 1"), ready()]));
     let got: Vec<_> = c.out.iter().map(|t| t.query.clone().unwrap()).collect();
     assert_eq!(got, ["select 1", "select 2"]);
 }
 
 #[test]
 fn queue_bound_drops_requests_until_sync_and_counts_them() {
-    let mut c = Conn::new(PgsqlConfig {
-        queue_max_messages: 5,
-        ..PgsqlConfig::default()
-    });
+    let mut c = Conn::new(PgsqlConfig { queue_max_messages: 5, ..PgsqlConfig::default() });
     c.login();
     let mut req = parse("", "select 1", &[]);
     for _ in 0..4 {
@@ -1018,21 +741,13 @@ fn queue_bound_drops_requests_until_sync_and_counts_them() {
     c.feed(C, &req);
     let mut resp = m(b'1', b"");
     for _ in 0..4 {
-        resp.extend(cat(&[
-            m(b'2', b""),
-            data_row(&[Some(b"1")]),
-            complete("SELECT 1"),
-        ]));
+        resp.extend(cat(&[m(b'2', b""), data_row(&[Some(b"1")]), complete("SELECT 1")]));
     }
     resp.extend(ready());
     c.feed(S, &resp);
     c.feed(C, &query("select 2"));
     c.feed(S, &cat(&[complete("SELECT 0"), ready()]));
-    assert_eq!(
-        c.out.len(),
-        3,
-        "2 executes fit, then the queue is full; then select 2"
-    );
+    assert_eq!(c.out.len(), 3, "2 executes fit, then the queue is full; then select 2");
     assert_eq!(c.stats.queue_full, 2);
     assert_eq!(c.out[2].query.as_deref(), Some("select 2"));
 }

@@ -73,14 +73,9 @@ fn render_binary(v: &[u8], type_oid: u32) -> Option<String> {
         oid::INT8 => i64::from_be_bytes(array(v)?).to_string(),
         oid::FLOAT4 => float(f64::from(f32::from_be_bytes(array(v)?))),
         oid::FLOAT8 => float(f64::from_be_bytes(array(v)?)),
-        oid::TEXT
-        | oid::VARCHAR
-        | oid::BPCHAR
-        | oid::NAME
-        | oid::CHAR
-        | oid::JSON
-        | oid::XML
-        | oid::UNKNOWN => String::from_utf8_lossy(v).into_owned(),
+        oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME | oid::CHAR | oid::JSON | oid::XML | oid::UNKNOWN => {
+            String::from_utf8_lossy(v).into_owned()
+        }
         oid::JSONB => match v.split_first() {
             Some((1, text)) => String::from_utf8_lossy(text).into_owned(),
             _ => return None,
@@ -89,14 +84,7 @@ fn render_binary(v: &[u8], type_oid: u32) -> Option<String> {
         oid::UUID => {
             let b: [u8; 16] = array(v)?;
             let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            format!(
-                "{}-{}-{}-{}-{}",
-                &h[..8],
-                &h[8..12],
-                &h[12..16],
-                &h[16..20],
-                &h[20..]
-            )
+            format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
         }
         oid::DATE => date(i64::from(i32::from_be_bytes(array(v)?)))?,
         oid::TIME => time_of_day(i64::from_be_bytes(array(v)?))?,
@@ -104,11 +92,7 @@ fn render_binary(v: &[u8], type_oid: u32) -> Option<String> {
             let us = i64::from_be_bytes(array(v)?);
             let days = us.div_euclid(86_400_000_000);
             let tod = us.rem_euclid(86_400_000_000);
-            let tz = if type_oid == oid::TIMESTAMPTZ {
-                "+00"
-            } else {
-                ""
-            };
+            let tz = if type_oid == oid::TIMESTAMPTZ { "+00" } else { "" };
             format!("{} {}{tz}", date(days)?, time_of_day(tod)?)
         }
         oid::NUMERIC => numeric(v)?,
@@ -141,9 +125,7 @@ fn date(days: i64) -> Option<String> {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    (1..=9999)
-        .contains(&y)
-        .then(|| format!("{y:04}-{m:02}-{d:02}"))
+    (1..=9999).contains(&y).then(|| format!("{y:04}-{m:02}-{d:02}"))
 }
 
 fn time_of_day(us: i64) -> Option<String> {
@@ -152,12 +134,7 @@ fn time_of_day(us: i64) -> Option<String> {
     }
     let secs = us / 1_000_000;
     let frac = us % 1_000_000;
-    let mut s = format!(
-        "{:02}:{:02}:{:02}",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    );
+    let mut s = format!("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60);
     if frac != 0 {
         let f = format!("{frac:06}");
         s.push('.');
@@ -168,10 +145,7 @@ fn time_of_day(us: i64) -> Option<String> {
 
 /// Binary NUMERIC: ndigits, weight, sign, dscale, then base-10000 digits.
 fn numeric(v: &[u8]) -> Option<String> {
-    let word = |i: usize| {
-        v.get(i * 2..i * 2 + 2)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
-    };
+    let word = |i: usize| v.get(i * 2..i * 2 + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
     let ndigits = usize::from(word(0)?);
     let weight = i64::from(word(1)?.cast_signed());
     let sign = word(2)?;
@@ -187,13 +161,7 @@ fn numeric(v: &[u8]) -> Option<String> {
         _ => return None,
     }
     let digits: Vec<u16> = (0..ndigits).map(|i| word(4 + i)).collect::<Option<_>>()?;
-    let digit = |i: i64| {
-        usize::try_from(i)
-            .ok()
-            .and_then(|i| digits.get(i))
-            .copied()
-            .unwrap_or(0)
-    };
+    let digit = |i: i64| usize::try_from(i).ok().and_then(|i| digits.get(i)).copied().unwrap_or(0);
     let mut s = String::new();
     if sign == 0x4000 {
         s.push('-');
@@ -240,22 +208,14 @@ mod tests {
         assert_eq!(render(&[1], 1, oid::BOOL), "t");
         assert_eq!(render(&(-7i16).to_be_bytes(), 1, oid::INT2), "-7");
         assert_eq!(render(&42i32.to_be_bytes(), 1, oid::INT4), "42");
-        assert_eq!(
-            render(&(-5_000_000_000i64).to_be_bytes(), 1, oid::INT8),
-            "-5000000000"
-        );
+        assert_eq!(render(&(-5_000_000_000i64).to_be_bytes(), 1, oid::INT8), "-5000000000");
         assert_eq!(render(&1.5f32.to_be_bytes(), 1, oid::FLOAT4), "1.5");
         assert_eq!(render(&0.25f64.to_be_bytes(), 1, oid::FLOAT8), "0.25");
         assert_eq!(render(b"abc", 1, oid::TEXT), "abc");
         assert_eq!(render(b"\x01{\"a\": 1}", 1, oid::JSONB), "{\"a\": 1}");
         assert_eq!(render(&[0xab, 0x01], 1, oid::BYTEA), "\\xab01");
-        let u = [
-            0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0, 1, 2, 3, 4, 5, 6, 7,
-        ];
-        assert_eq!(
-            render(&u, 1, oid::UUID),
-            "12345678-9abc-def0-0001-020304050607"
-        );
+        let u = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0, 1, 2, 3, 4, 5, 6, 7];
+        assert_eq!(render(&u, 1, oid::UUID), "12345678-9abc-def0-0001-020304050607");
     }
 
     #[test]
@@ -264,18 +224,9 @@ mod tests {
         assert_eq!(render(&8_766i32.to_be_bytes(), 1, oid::DATE), "2024-01-01");
         assert_eq!(render(&(-1i32).to_be_bytes(), 1, oid::DATE), "1999-12-31");
         let ts = (8_766i64 * 86_400 + 3_723) * 1_000_000 + 500_000;
-        assert_eq!(
-            render(&ts.to_be_bytes(), 1, oid::TIMESTAMP),
-            "2024-01-01 01:02:03.5"
-        );
-        assert_eq!(
-            render(&ts.to_be_bytes(), 1, oid::TIMESTAMPTZ),
-            "2024-01-01 01:02:03.5+00"
-        );
-        assert_eq!(
-            render(&i64::MAX.to_be_bytes(), 1, oid::TIMESTAMP),
-            "\\x7fffffffffffffff"
-        );
+        assert_eq!(render(&ts.to_be_bytes(), 1, oid::TIMESTAMP), "2024-01-01 01:02:03.5");
+        assert_eq!(render(&ts.to_be_bytes(), 1, oid::TIMESTAMPTZ), "2024-01-01 01:02:03.5+00");
+        assert_eq!(render(&i64::MAX.to_be_bytes(), 1, oid::TIMESTAMP), "\\x7fffffffffffffff");
     }
 
     #[test]
@@ -288,9 +239,6 @@ mod tests {
         assert_eq!(render(&v, 1, oid::NUMERIC), "-0.05");
         assert_eq!(render(&[0, 0, 0, 0, 0, 0, 0, 0], 1, oid::NUMERIC), "0");
         assert_eq!(render(&[0, 0, 0, 0, 0xc0, 0, 0, 0], 1, oid::NUMERIC), "NaN");
-        assert_eq!(
-            render(&[0, 9, 0, 0, 0, 0, 0, 0], 1, oid::NUMERIC),
-            "\\x0009000000000000"
-        );
+        assert_eq!(render(&[0, 9, 0, 0, 0, 0, 0, 0], 1, oid::NUMERIC), "\\x0009000000000000");
     }
 }

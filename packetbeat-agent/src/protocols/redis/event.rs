@@ -13,8 +13,8 @@ use crate::event::{Status, Transaction};
 
 /// Commands whose second argument is a subcommand.
 const CONTAINER_COMMANDS: &[&str] = &[
-    "ACL", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "DEBUG", "FUNCTION", "LATENCY", "MEMORY",
-    "MODULE", "SCRIPT", "XGROUP", "XINFO",
+    "ACL", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "DEBUG", "FUNCTION", "LATENCY", "MEMORY", "MODULE", "SCRIPT",
+    "XGROUP", "XINFO",
 ];
 
 /// `error.message` note when bytes of the request were lost.
@@ -44,10 +44,7 @@ impl Command {
             (true, Some(second)) => (format!("{first} {second}"), 2),
             _ => (first, 1),
         };
-        Self {
-            method,
-            resource: req.head.get(key_at).map(|(t, _)| t.clone()),
-        }
+        Self { method, resource: req.head.get(key_at).map(|(t, _)| t.clone()) }
     }
 
     /// The command name alone (first word), for protocol-state decisions.
@@ -79,10 +76,7 @@ pub fn build_transaction(
     if let Some(r) = &cmd.resource {
         tx.fields.insert("resource".into(), json!(r));
     }
-    tx.fields.insert(
-        "event.action".into(),
-        json!(format!("redis.{}", cmd.method.to_ascii_lowercase())),
-    );
+    tx.fields.insert("event.action".into(), json!(format!("redis.{}", cmd.method.to_ascii_lowercase())));
     if req.lost_bytes {
         tx.notes.push(NOTE_REQUEST_LOSS.to_owned());
     }
@@ -116,11 +110,7 @@ mod tests {
 
     fn req(args: &[&str]) -> RedisMessage {
         RedisMessage {
-            head: args
-                .iter()
-                .take(3)
-                .map(|a| ((*a).to_owned(), false))
-                .collect(),
+            head: args.iter().take(3).map(|a| ((*a).to_owned(), false)).collect(),
             elements: args.len() as u64,
             text: args.join(" "),
             ..RedisMessage::default()
@@ -131,51 +121,22 @@ mod tests {
     fn commands_and_keys() {
         assert_eq!(
             Command::of(&req(&["set", "key3", "me"])),
-            Command {
-                method: "SET".into(),
-                resource: Some("key3".into())
-            }
+            Command { method: "SET".into(), resource: Some("key3".into()) }
         );
-        assert_eq!(
-            Command::of(&req(&["PING"])),
-            Command {
-                method: "PING".into(),
-                resource: None
-            }
-        );
-        assert_eq!(
-            Command::of(&req(&["config", "get", "maxmemory"])).method,
-            "CONFIG GET"
-        );
-        assert_eq!(
-            Command::of(&req(&["config", "get", "maxmemory"]))
-                .resource
-                .as_deref(),
-            Some("maxmemory")
-        );
+        assert_eq!(Command::of(&req(&["PING"])), Command { method: "PING".into(), resource: None });
+        assert_eq!(Command::of(&req(&["config", "get", "maxmemory"])).method, "CONFIG GET");
+        assert_eq!(Command::of(&req(&["config", "get", "maxmemory"])).resource.as_deref(), Some("maxmemory"));
         assert_eq!(Command::of(&req(&["COMMAND"])).method, "COMMAND");
-        assert_eq!(
-            Command::of(&req(&["FT.SEARCH", "idx", "q"])).method,
-            "FT.SEARCH"
-        );
+        assert_eq!(Command::of(&req(&["FT.SEARCH", "idx", "q"])).method, "FT.SEARCH");
         assert_eq!(Command::of(&req(&[])).method, "");
     }
 
     #[test]
     fn fields_of_ok_error_and_lost_replies() {
-        let cfg = RedisConfig {
-            send_request: true,
-            send_response: true,
-            ..RedisConfig::default()
-        };
+        let cfg = RedisConfig { send_request: true, send_response: true, ..RedisConfig::default() };
         let q = req(&["llen", "key3"]);
         let cmd = Command::of(&q);
-        let err = RedisMessage {
-            is_error: true,
-            text: "ERR wrong kind".into(),
-            size: 17,
-            ..RedisMessage::default()
-        };
+        let err = RedisMessage { is_error: true, text: "ERR wrong kind".into(), size: 17, ..RedisMessage::default() };
         let tx = build_transaction(&q, &cmd, Some(&err), &cfg);
         assert_eq!(tx.status, Status::Error);
         assert_eq!(tx.fields["redis.error"], "ERR wrong kind");
@@ -183,15 +144,9 @@ mod tests {
         assert_eq!(tx.fields["event.action"], "redis.llen");
         assert_eq!(tx.request.as_deref(), Some("llen key3"));
         assert_eq!(tx.response.as_deref(), Some("ERR wrong kind"));
-        let ok = RedisMessage {
-            text: "3".into(),
-            ..RedisMessage::default()
-        };
+        let ok = RedisMessage { text: "3".into(), ..RedisMessage::default() };
         let tx = build_transaction(&q, &cmd, Some(&ok), &RedisConfig::default());
-        assert_eq!(
-            (tx.status, tx.fields["redis.return_value"].as_str()),
-            (Status::Ok, Some("3"))
-        );
+        assert_eq!((tx.status, tx.fields["redis.return_value"].as_str()), (Status::Ok, Some("3")));
         assert!(tx.request.is_none() && tx.response.is_none() && tx.notes.is_empty());
         let tx = build_transaction(&q, &cmd, None, &RedisConfig::default());
         assert_eq!(tx.notes, vec![NOTE_RESPONSE_LOSS]);

@@ -11,9 +11,7 @@
 
 use std::ops::Range;
 
-use super::parser::{
-    inline_command, next_token, AggregateKind, BlobKind, Len, RedisParseError, SimpleKind, Token,
-};
+use super::parser::{inline_command, next_token, AggregateKind, BlobKind, Len, RedisParseError, SimpleKind, Token};
 use crate::time::Timestamp;
 
 /// The deepest aggregate nesting accepted (hiredis-based clients nest far less).
@@ -111,10 +109,7 @@ impl MessageBuilder {
     /// An assembler for requests (client → server) or replies.
     #[must_use]
     pub fn new(requests: bool) -> Self {
-        Self {
-            requests,
-            ..Self::default()
-        }
+        Self { requests, ..Self::default() }
     }
 
     /// Whether a message is partly assembled.
@@ -241,11 +236,7 @@ impl MessageBuilder {
             top: Top::Inline,
             is_error: false,
             text: String::from_utf8_lossy(&text).into_owned(),
-            head: args
-                .iter()
-                .take(HEAD_ELEMENTS)
-                .map(|a| (String::from_utf8_lossy(a).into_owned(), false))
-                .collect(),
+            head: args.iter().take(HEAD_ELEMENTS).map(|a| (String::from_utf8_lossy(a).into_owned(), false)).collect(),
             elements: args.len() as u64,
             lost_bytes: false,
             truncated,
@@ -259,14 +250,10 @@ impl MessageBuilder {
         text: &mut Vec<u8>,
         truncated: &mut bool,
     ) -> Result<usize, RedisParseError> {
-        let take = usize::try_from(b.payload_left)
-            .unwrap_or(usize::MAX)
-            .min(data.len());
+        let take = usize::try_from(b.payload_left).unwrap_or(usize::MAX).min(data.len());
         let payload = data.get(..take).unwrap_or_default();
         if !b.hidden {
-            let skip = usize::try_from(b.skip)
-                .unwrap_or(usize::MAX)
-                .min(payload.len());
+            let skip = usize::try_from(b.skip).unwrap_or(usize::MAX).min(payload.len());
             push_capped(text, payload.get(skip..).unwrap_or_default(), truncated);
         }
         b.skip = b.skip.saturating_sub(take as u64);
@@ -340,44 +327,21 @@ impl MessageBuilder {
                 self.msg.is_error |= in_error && self.stack.is_empty();
                 return Ok(self.value_done());
             }
-            self.blob = Some(Blob {
-                payload_left: len,
-                crlf_left: 2,
-                skip: 0,
-                hidden: self.hidden(),
-                chunk: true,
-            });
+            self.blob = Some(Blob { payload_left: len, crlf_left: 2, skip: 0, hidden: self.hidden(), chunk: true });
             return Ok(None);
         }
         let top_level = self.stack.is_empty();
         if self.requests {
             let ok = matches!(
                 (&token, self.stack.len()),
-                (
-                    Token::Aggregate {
-                        kind: AggregateKind::Array,
-                        ..
-                    },
-                    0
-                ) | (
-                    Token::Blob {
-                        kind: BlobKind::String,
-                        len: Len::Known(_)
-                    },
-                    1
-                )
+                (Token::Aggregate { kind: AggregateKind::Array, .. }, 0)
+                    | (Token::Blob { kind: BlobKind::String, len: Len::Known(_) }, 1)
             );
             if !ok {
                 return Err(RedisParseError::BadRequest);
             }
         }
-        let is_attribute = matches!(
-            token,
-            Token::Aggregate {
-                kind: AggregateKind::Attribute,
-                ..
-            }
-        );
+        let is_attribute = matches!(token, Token::Aggregate { kind: AggregateKind::Attribute, .. });
         if top_level && !is_attribute {
             self.msg.top = match token {
                 Token::Simple { kind, .. } => Top::Simple(kind),
@@ -393,9 +357,7 @@ impl MessageBuilder {
             Token::Simple { kind, text } => {
                 match kind {
                     SimpleKind::Null => self.render(b"nil"),
-                    SimpleKind::Boolean => {
-                        self.render(if text == b"t" { b"true" } else { b"false" })
-                    }
+                    SimpleKind::Boolean => self.render(if text == b"t" { b"true" } else { b"false" }),
                     _ => self.render(text),
                 }
                 if top_level && kind == SimpleKind::Error {
@@ -422,18 +384,9 @@ impl MessageBuilder {
                         Ok(None)
                     }
                     Len::Known(n) => {
-                        let skip = if kind == BlobKind::Verbatim && n >= 4 {
-                            4
-                        } else {
-                            0
-                        };
-                        self.blob = Some(Blob {
-                            payload_left: n,
-                            crlf_left: 2,
-                            skip,
-                            hidden: self.hidden(),
-                            chunk: false,
-                        });
+                        let skip = if kind == BlobKind::Verbatim && n >= 4 { 4 } else { 0 };
+                        self.blob =
+                            Some(Blob { payload_left: n, crlf_left: 2, skip, hidden: self.hidden(), chunk: false });
                         Ok(None)
                     }
                 }
@@ -448,9 +401,7 @@ impl MessageBuilder {
                         return Ok(self.value_done());
                     }
                     Len::Streamed => None,
-                    Len::Known(n)
-                        if matches!(kind, AggregateKind::Map | AggregateKind::Attribute) =>
-                    {
+                    Len::Known(n) if matches!(kind, AggregateKind::Map | AggregateKind::Attribute) => {
                         Some(n.saturating_mul(2))
                     }
                     Len::Known(n) => Some(n),
@@ -463,18 +414,9 @@ impl MessageBuilder {
                 let hidden = is_attribute || self.hidden();
                 let request_line = top_level && self.requests;
                 if !hidden && !request_line {
-                    self.render(if kind == AggregateKind::Map {
-                        b"{"
-                    } else {
-                        b"["
-                    });
+                    self.render(if kind == AggregateKind::Map { b"{" } else { b"[" });
                 }
-                self.stack.push(Frame {
-                    kind,
-                    remaining,
-                    index: 0,
-                    hidden,
-                });
+                self.stack.push(Frame { kind, remaining, index: 0, hidden });
                 Ok(self.close_finished_frames())
             }
             Token::End => match self.stack.last() {
@@ -518,19 +460,11 @@ impl MessageBuilder {
         let f = self.stack.pop()?;
         if f.kind == AggregateKind::Attribute {
             // The attribute describes the value that follows; it is not a value itself.
-            return if self.stack.is_empty() {
-                None
-            } else {
-                self.close_finished_frames()
-            };
+            return if self.stack.is_empty() { None } else { self.close_finished_frames() };
         }
         let request_line = self.stack.is_empty() && self.requests;
         if !f.hidden && !request_line {
-            self.render(if f.kind == AggregateKind::Map {
-                b"}"
-            } else {
-                b"]"
-            });
+            self.render(if f.kind == AggregateKind::Map { b"}" } else { b"]" });
         }
         if self.stack.is_empty() {
             self.msg.elements = f.index;
@@ -544,13 +478,7 @@ impl MessageBuilder {
         msg.head = self
             .head
             .iter()
-            .map(|(r, int)| {
-                (
-                    String::from_utf8_lossy(self.text.get(r.clone()).unwrap_or_default())
-                        .into_owned(),
-                    *int,
-                )
-            })
+            .map(|(r, int)| (String::from_utf8_lossy(self.text.get(r.clone()).unwrap_or_default()).into_owned(), *int))
             .collect();
         self.reset();
         msg

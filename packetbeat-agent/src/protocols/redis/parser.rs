@@ -133,9 +133,7 @@ pub enum Token<'a> {
 /// [`RedisParseError::LineTooLong`] past [`REDIS_MAX_LINE_LEN`]; [`RedisParseError::Malformed`]
 /// for a bare LF.
 pub fn line(buf: &[u8]) -> Result<Option<(&[u8], usize)>, RedisParseError> {
-    let window = buf
-        .get(..buf.len().min(REDIS_MAX_LINE_LEN + 2))
-        .unwrap_or(buf);
+    let window = buf.get(..buf.len().min(REDIS_MAX_LINE_LEN + 2)).unwrap_or(buf);
     match window.iter().position(|&b| b == b'\n') {
         Some(nl) => {
             let Some(body) = nl.checked_sub(1).and_then(|cr| window.get(..cr)) else {
@@ -176,9 +174,7 @@ fn is_double(text: &[u8]) -> bool {
     matches!(text, b"inf" | b"-inf" | b"+inf" | b"nan" | b"-nan")
         || (!text.is_empty()
             && text.iter().any(u8::is_ascii_digit)
-            && text
-                .iter()
-                .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E')))
+            && text.iter().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E')))
 }
 
 /// Parses a length: digits, `-1` (null) or `?` (streamed, only where `streamable`), at most `max`.
@@ -239,11 +235,8 @@ pub fn next_token(buf: &[u8]) -> Result<Option<(Token<'_>, usize)>, RedisParseEr
             Err(RedisParseError::Malformed)
         }
     };
-    let blob =
-        |kind| parse_len(text, REDIS_MAX_BULK_LEN, true).map(|len| Token::Blob { kind, len });
-    let aggregate = |kind| {
-        parse_len(text, REDIS_MAX_AGGREGATE_LEN, true).map(|len| Token::Aggregate { kind, len })
-    };
+    let blob = |kind| parse_len(text, REDIS_MAX_BULK_LEN, true).map(|len| Token::Blob { kind, len });
+    let aggregate = |kind| parse_len(text, REDIS_MAX_AGGREGATE_LEN, true).map(|len| Token::Aggregate { kind, len });
     let token = match first {
         b'+' => simple(SimpleKind::Status, true),
         b'-' => simple(SimpleKind::Error, true),
@@ -281,15 +274,9 @@ pub type InlineCommand = (Vec<Vec<u8>>, usize);
 /// [`RedisParseError::LineTooLong`], or [`RedisParseError::Malformed`] for unbalanced quotes or
 /// more than [`REDIS_MAX_INLINE_ARGS`] arguments.
 pub fn inline_command(buf: &[u8]) -> Result<Option<InlineCommand>, RedisParseError> {
-    let window = buf
-        .get(..buf.len().min(REDIS_MAX_LINE_LEN + 1))
-        .unwrap_or(buf);
+    let window = buf.get(..buf.len().min(REDIS_MAX_LINE_LEN + 1)).unwrap_or(buf);
     let Some(nl) = window.iter().position(|&b| b == b'\n') else {
-        return if window.len() > REDIS_MAX_LINE_LEN {
-            Err(RedisParseError::LineTooLong)
-        } else {
-            Ok(None)
-        };
+        return if window.len() > REDIS_MAX_LINE_LEN { Err(RedisParseError::LineTooLong) } else { Ok(None) };
     };
     let mut text = window.get(..nl).unwrap_or_default();
     if let Some(t) = text.strip_suffix(b"\r") {
@@ -299,9 +286,7 @@ pub fn inline_command(buf: &[u8]) -> Result<Option<InlineCommand>, RedisParseErr
 }
 
 fn hex(b: u8) -> Option<u8> {
-    char::from(b)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
+    char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
 /// `sdssplitargs`: whitespace-separated words, with quoting.
@@ -401,120 +386,21 @@ mod tests {
 
     #[test]
     fn resp2_headers() {
-        assert_eq!(
-            tok(b"+OK\r\n"),
-            Ok(Some((
-                Token::Simple {
-                    kind: SimpleKind::Status,
-                    text: b"OK"
-                },
-                5
-            )))
-        );
-        assert_eq!(
-            tok(b"-ERR x\r\nrest"),
-            Ok(Some((
-                Token::Simple {
-                    kind: SimpleKind::Error,
-                    text: b"ERR x"
-                },
-                8
-            )))
-        );
-        assert_eq!(
-            tok(b":-12\r\n"),
-            Ok(Some((
-                Token::Simple {
-                    kind: SimpleKind::Integer,
-                    text: b"-12"
-                },
-                6
-            )))
-        );
-        assert_eq!(
-            tok(b"$5\r\nhello\r\n"),
-            Ok(Some((
-                Token::Blob {
-                    kind: BlobKind::String,
-                    len: Len::Known(5)
-                },
-                4
-            )))
-        );
-        assert_eq!(
-            tok(b"$-1\r\n"),
-            Ok(Some((
-                Token::Blob {
-                    kind: BlobKind::String,
-                    len: Len::Null
-                },
-                5
-            )))
-        );
-        assert_eq!(
-            tok(b"*-1\r\n"),
-            Ok(Some((
-                Token::Aggregate {
-                    kind: AggregateKind::Array,
-                    len: Len::Null
-                },
-                5
-            )))
-        );
-        assert_eq!(
-            tok(b"*0\r\n"),
-            Ok(Some((
-                Token::Aggregate {
-                    kind: AggregateKind::Array,
-                    len: Len::Known(0)
-                },
-                4
-            )))
-        );
+        assert_eq!(tok(b"+OK\r\n"), Ok(Some((Token::Simple { kind: SimpleKind::Status, text: b"OK" }, 5))));
+        assert_eq!(tok(b"-ERR x\r\nrest"), Ok(Some((Token::Simple { kind: SimpleKind::Error, text: b"ERR x" }, 8))));
+        assert_eq!(tok(b":-12\r\n"), Ok(Some((Token::Simple { kind: SimpleKind::Integer, text: b"-12" }, 6))));
+        assert_eq!(tok(b"$5\r\nhello\r\n"), Ok(Some((Token::Blob { kind: BlobKind::String, len: Len::Known(5) }, 4))));
+        assert_eq!(tok(b"$-1\r\n"), Ok(Some((Token::Blob { kind: BlobKind::String, len: Len::Null }, 5))));
+        assert_eq!(tok(b"*-1\r\n"), Ok(Some((Token::Aggregate { kind: AggregateKind::Array, len: Len::Null }, 5))));
+        assert_eq!(tok(b"*0\r\n"), Ok(Some((Token::Aggregate { kind: AggregateKind::Array, len: Len::Known(0) }, 4))));
     }
 
     #[test]
     fn resp3_headers() {
-        assert_eq!(
-            tok(b"_\r\n"),
-            Ok(Some((
-                Token::Simple {
-                    kind: SimpleKind::Null,
-                    text: b""
-                },
-                3
-            )))
-        );
-        assert_eq!(
-            tok(b"#t\r\n"),
-            Ok(Some((
-                Token::Simple {
-                    kind: SimpleKind::Boolean,
-                    text: b"t"
-                },
-                4
-            )))
-        );
-        assert_eq!(
-            tok(b",-inf\r\n"),
-            Ok(Some((
-                Token::Simple {
-                    kind: SimpleKind::Double,
-                    text: b"-inf"
-                },
-                7
-            )))
-        );
-        assert_eq!(
-            tok(b",1.5e3\r\n"),
-            Ok(Some((
-                Token::Simple {
-                    kind: SimpleKind::Double,
-                    text: b"1.5e3"
-                },
-                8
-            )))
-        );
+        assert_eq!(tok(b"_\r\n"), Ok(Some((Token::Simple { kind: SimpleKind::Null, text: b"" }, 3))));
+        assert_eq!(tok(b"#t\r\n"), Ok(Some((Token::Simple { kind: SimpleKind::Boolean, text: b"t" }, 4))));
+        assert_eq!(tok(b",-inf\r\n"), Ok(Some((Token::Simple { kind: SimpleKind::Double, text: b"-inf" }, 7))));
+        assert_eq!(tok(b",1.5e3\r\n"), Ok(Some((Token::Simple { kind: SimpleKind::Double, text: b"1.5e3" }, 8))));
         assert_eq!(
             tok(b"(3492890328409238509324850943850943825024385\r\n").map(|t| t.map(|t| t.0)),
             Ok(Some(Token::Simple {
@@ -522,87 +408,18 @@ mod tests {
                 text: b"3492890328409238509324850943850943825024385"
             }))
         );
-        assert_eq!(
-            tok(b"!21\r\n"),
-            Ok(Some((
-                Token::Blob {
-                    kind: BlobKind::Error,
-                    len: Len::Known(21)
-                },
-                5
-            )))
-        );
-        assert_eq!(
-            tok(b"=15\r\n"),
-            Ok(Some((
-                Token::Blob {
-                    kind: BlobKind::Verbatim,
-                    len: Len::Known(15)
-                },
-                5
-            )))
-        );
-        assert_eq!(
-            tok(b"%2\r\n"),
-            Ok(Some((
-                Token::Aggregate {
-                    kind: AggregateKind::Map,
-                    len: Len::Known(2)
-                },
-                4
-            )))
-        );
-        assert_eq!(
-            tok(b"~3\r\n"),
-            Ok(Some((
-                Token::Aggregate {
-                    kind: AggregateKind::Set,
-                    len: Len::Known(3)
-                },
-                4
-            )))
-        );
-        assert_eq!(
-            tok(b">3\r\n"),
-            Ok(Some((
-                Token::Aggregate {
-                    kind: AggregateKind::Push,
-                    len: Len::Known(3)
-                },
-                4
-            )))
-        );
+        assert_eq!(tok(b"!21\r\n"), Ok(Some((Token::Blob { kind: BlobKind::Error, len: Len::Known(21) }, 5))));
+        assert_eq!(tok(b"=15\r\n"), Ok(Some((Token::Blob { kind: BlobKind::Verbatim, len: Len::Known(15) }, 5))));
+        assert_eq!(tok(b"%2\r\n"), Ok(Some((Token::Aggregate { kind: AggregateKind::Map, len: Len::Known(2) }, 4))));
+        assert_eq!(tok(b"~3\r\n"), Ok(Some((Token::Aggregate { kind: AggregateKind::Set, len: Len::Known(3) }, 4))));
+        assert_eq!(tok(b">3\r\n"), Ok(Some((Token::Aggregate { kind: AggregateKind::Push, len: Len::Known(3) }, 4))));
         assert_eq!(
             tok(b"|1\r\n"),
-            Ok(Some((
-                Token::Aggregate {
-                    kind: AggregateKind::Attribute,
-                    len: Len::Known(1)
-                },
-                4
-            )))
+            Ok(Some((Token::Aggregate { kind: AggregateKind::Attribute, len: Len::Known(1) }, 4)))
         );
-        assert_eq!(
-            tok(b"$?\r\n"),
-            Ok(Some((
-                Token::Blob {
-                    kind: BlobKind::String,
-                    len: Len::Streamed
-                },
-                4
-            )))
-        );
+        assert_eq!(tok(b"$?\r\n"), Ok(Some((Token::Blob { kind: BlobKind::String, len: Len::Streamed }, 4))));
         assert_eq!(tok(b";4\r\n"), Ok(Some((Token::Chunk { len: 4 }, 4))));
-        assert_eq!(
-            tok(b"*?\r\n"),
-            Ok(Some((
-                Token::Aggregate {
-                    kind: AggregateKind::Array,
-                    len: Len::Streamed
-                },
-                4
-            )))
-        );
+        assert_eq!(tok(b"*?\r\n"), Ok(Some((Token::Aggregate { kind: AggregateKind::Array, len: Len::Streamed }, 4))));
         assert_eq!(tok(b".\r\n"), Ok(Some((Token::End, 3))));
     }
 
@@ -618,10 +435,7 @@ mod tests {
     fn absurd_and_bad_values_are_errors() {
         assert_eq!(tok(b"$2147483648\r\n"), Err(RedisParseError::InvalidLength));
         assert_eq!(tok(b"*2147483648\r\n"), Err(RedisParseError::InvalidLength));
-        assert_eq!(
-            tok(b"$99999999999999999999999\r\n"),
-            Err(RedisParseError::InvalidLength)
-        );
+        assert_eq!(tok(b"$99999999999999999999999\r\n"), Err(RedisParseError::InvalidLength));
         assert_eq!(tok(b"$-2\r\n"), Err(RedisParseError::InvalidLength));
         assert_eq!(tok(b"$x\r\n"), Err(RedisParseError::InvalidLength));
         assert_eq!(tok(b";?\r\n"), Err(RedisParseError::InvalidLength));
@@ -637,32 +451,13 @@ mod tests {
 
     #[test]
     fn inline_commands() {
-        let (args, used) = inline_command(b"set k \"a b\\n\\x41\" 'it\\'s'\r\nnext")
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            args,
-            vec![
-                b"set".to_vec(),
-                b"k".to_vec(),
-                b"a b\nA".to_vec(),
-                b"it's".to_vec()
-            ]
-        );
+        let (args, used) = inline_command(b"set k \"a b\\n\\x41\" 'it\\'s'\r\nnext").unwrap().unwrap();
+        assert_eq!(args, vec![b"set".to_vec(), b"k".to_vec(), b"a b\nA".to_vec(), b"it's".to_vec()]);
         assert_eq!(used, 27);
-        assert_eq!(
-            inline_command(b"PING\n"),
-            Ok(Some((vec![b"PING".to_vec()], 5)))
-        );
+        assert_eq!(inline_command(b"PING\n"), Ok(Some((vec![b"PING".to_vec()], 5))));
         assert_eq!(inline_command(b"  \r\n"), Ok(Some((vec![], 4))));
         assert_eq!(inline_command(b"PING"), Ok(None));
-        assert_eq!(
-            inline_command(b"get \"abc\r\n"),
-            Err(RedisParseError::Malformed)
-        );
-        assert_eq!(
-            inline_command(b"get \"abc\"x\r\n"),
-            Err(RedisParseError::Malformed)
-        );
+        assert_eq!(inline_command(b"get \"abc\r\n"), Err(RedisParseError::Malformed));
+        assert_eq!(inline_command(b"get \"abc\"x\r\n"), Err(RedisParseError::Malformed));
     }
 }

@@ -86,11 +86,7 @@ struct Pending {
 /// How one reply is handled.
 enum Class {
     Reply,
-    Confirmation {
-        kind: SubKind,
-        subscribe: bool,
-        count: u64,
-    },
+    Confirmation { kind: SubKind, subscribe: bool, count: u64 },
     Push,
 }
 
@@ -149,24 +145,15 @@ impl RedisState {
         let expect = match SubKind::of(cmd.name()) {
             Some((kind, subscribe)) => {
                 let channels = req.elements.saturating_sub(1);
-                let left = if channels == 0 && !subscribe {
-                    None
-                } else {
-                    Some(channels.max(1))
-                };
-                Expect::Confirmations {
-                    kind,
-                    subscribe,
-                    left,
-                }
+                let left = if channels == 0 && !subscribe { None } else { Some(channels.max(1)) };
+                Expect::Confirmations { kind, subscribe, left }
             }
             None => Expect::Reply,
         };
         let size = req.text.len() as u64;
         let (max_n, max_b) = (self.cfg.queue_max_messages, self.cfg.queue_max_bytes);
         while !self.pending.is_empty()
-            && ((max_n > 0 && self.pending.len() as u64 >= max_n)
-                || (max_b > 0 && self.pending_bytes + size > max_b))
+            && ((max_n > 0 && self.pending.len() as u64 >= max_n) || (max_b > 0 && self.pending_bytes + size > max_b))
         {
             if let Some(old) = self.pending.pop_front() {
                 self.pending_bytes -= old.req.text.len() as u64;
@@ -178,13 +165,7 @@ impl RedisState {
             }
         }
         self.pending_bytes += size;
-        self.pending.push_back(Pending {
-            req,
-            cmd,
-            expect,
-            reply: None,
-            check_ts: self.out_of_sync,
-        });
+        self.pending.push_back(Pending { req, cmd, expect, reply: None, check_ts: self.out_of_sync });
     }
 
     fn classify(&self, r: &RedisMessage) -> Class {
@@ -195,36 +176,19 @@ impl RedisState {
                 Some("QUIT") => r.text == "OK",
                 _ => false,
             };
-            return if ends || r.is_error {
-                Class::Reply
-            } else {
-                Class::Push
-            };
+            return if ends || r.is_error { Class::Reply } else { Class::Push };
         }
-        let aggregate = matches!(
-            r.top,
-            Top::Aggregate(AggregateKind::Array | AggregateKind::Push)
-        );
+        let aggregate = matches!(r.top, Top::Aggregate(AggregateKind::Array | AggregateKind::Push));
         let first = r.head.first().map(|(t, _)| t.as_str()).unwrap_or_default();
         if aggregate && r.elements == 3 {
-            if let (Some((kind, subscribe)), Some((count, true))) =
-                (SubKind::of(first), r.head.get(2))
-            {
+            if let (Some((kind, subscribe)), Some((count, true))) = (SubKind::of(first), r.head.get(2)) {
                 let count = count.parse().unwrap_or(0);
-                let waiting = front.is_some_and(
-                    |p| matches!(p.expect, Expect::Confirmations { kind: k, .. } if k == kind),
-                );
+                let waiting =
+                    front.is_some_and(|p| matches!(p.expect, Expect::Confirmations { kind: k, .. } if k == kind));
                 if waiting {
-                    return Class::Confirmation {
-                        kind,
-                        subscribe,
-                        count,
-                    };
+                    return Class::Confirmation { kind, subscribe, count };
                 }
-                if r.top == Top::Aggregate(AggregateKind::Push)
-                    || self.subscribed()
-                    || front.is_none()
-                {
+                if r.top == Top::Aggregate(AggregateKind::Push) || self.subscribed() || front.is_none() {
                     return Class::Push;
                 }
             }
@@ -232,10 +196,7 @@ impl RedisState {
         if r.top == Top::Aggregate(AggregateKind::Push) {
             return Class::Push;
         }
-        let message_shape = matches!(
-            (first, r.elements),
-            ("message" | "smessage", 3) | ("pmessage", 4)
-        );
+        let message_shape = matches!((first, r.elements), ("message" | "smessage", 3) | ("pmessage", 4));
         if r.top == Top::Aggregate(AggregateKind::Array)
             && message_shape
             && ((self.subscribed() && !self.resp3) || front.is_none())
@@ -274,11 +235,7 @@ impl RedisState {
     fn on_reply(&mut self, r: RedisMessage, cx: &mut ParseCtx<'_>) {
         match self.classify(&r) {
             Class::Push => {}
-            Class::Confirmation {
-                kind,
-                subscribe,
-                count,
-            } => {
+            Class::Confirmation { kind, subscribe, count } => {
                 let known = self.subs[kind as usize];
                 self.track(kind, subscribe, count);
                 let Some(front) = self.pending.front_mut() else {
@@ -322,9 +279,7 @@ impl RedisState {
                 }
                 match front.cmd.name() {
                     "MONITOR" if !r.is_error => self.monitor = true,
-                    "HELLO" if !r.is_error => {
-                        self.resp3 = r.top == Top::Aggregate(AggregateKind::Map)
-                    }
+                    "HELLO" if !r.is_error => self.resp3 = r.top == Top::Aggregate(AggregateKind::Map),
                     "RESET" => {
                         self.monitor = false;
                         self.resp3 = false;
@@ -356,12 +311,7 @@ impl RedisState {
                 cx.stats.unmatched_requests += 1;
             }
             cx.stats.transactions += 1;
-            cx.out.push(build_transaction(
-                &p.req,
-                &p.cmd,
-                p.reply.as_ref(),
-                &self.cfg,
-            ));
+            cx.out.push(build_transaction(&p.req, &p.cmd, p.reply.as_ref(), &self.cfg));
         }
     }
 
@@ -390,8 +340,7 @@ impl RedisState {
             (Direction::ToClient, Some(&b)) => is_type_byte(b) && b != b';' && b != b'.',
             _ => false,
         };
-        (from..data.len())
-            .find(|&at| (at == 0 || data.get(at - 1) == Some(&b'\n')) && plausible(at))
+        (from..data.len()).find(|&at| (at == 0 || data.get(at - 1) == Some(&b'\n')) && plausible(at))
     }
 }
 
@@ -439,11 +388,7 @@ impl ProtocolState for RedisState {
         self.last_seen = Some(cx.ts);
         cx.stats.gaps += 1;
         let i = dir.index();
-        if len > 0
-            && !self.resync[i]
-            && self.builders[i].in_message()
-            && self.builders[i].lose(u64::from(len))
-        {
+        if len > 0 && !self.resync[i] && self.builders[i].in_message() && self.builders[i].lose(u64::from(len)) {
             return;
         }
         self.builders[i].reset();

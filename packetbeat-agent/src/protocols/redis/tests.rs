@@ -59,12 +59,7 @@ impl Harness {
         stats: &'a mut ProtoStats,
         ts: Timestamp,
     ) -> ParseCtx<'a> {
-        ParseCtx {
-            ts,
-            conn,
-            out,
-            stats,
-        }
+        ParseCtx { ts, conn, out, stats }
     }
 
     fn feed(&mut self, dir: Direction, bytes: &[u8]) -> &mut Self {
@@ -136,15 +131,9 @@ fn session_set_get_and_error_fields() {
     let mut h = Harness::default();
     let set = cmd(&["set", "key3", "me"]);
     h.at_ms(0).feed(C2S, &set).at_ms(2).feed(S2C, b"+OK\r\n");
-    h.at_ms(3)
-        .feed(C2S, &cmd(&["get", "key3"]))
-        .at_ms(4)
-        .feed(S2C, b"$2\r\nme\r\n");
+    h.at_ms(3).feed(C2S, &cmd(&["get", "key3"])).at_ms(4).feed(S2C, b"$2\r\nme\r\n");
     h.at_ms(5).feed(C2S, &cmd(&["llen", "key3"]));
-    h.at_ms(6).feed(
-        S2C,
-        b"-ERR Operation against a key holding the wrong kind of value\r\n",
-    );
+    h.at_ms(6).feed(S2C, b"-ERR Operation against a key holding the wrong kind of value\r\n");
     assert_eq!(
         summary(&h.out),
         [
@@ -157,10 +146,7 @@ fn session_set_get_and_error_fields() {
     assert_eq!(tx.kind, "redis");
     assert_eq!(tx.request_bytes, Some(set.len() as u64));
     assert_eq!(tx.response_bytes, Some(5));
-    assert_eq!(
-        tx.end.and_then(|e| e.since(tx.start.unwrap())),
-        Some(2_000_000)
-    );
+    assert_eq!(tx.end.and_then(|e| e.since(tx.start.unwrap())), Some(2_000_000));
     assert_eq!(field(tx, "event.action"), "redis.set");
     assert_eq!(field(tx, "event.outcome"), &Value::Null);
     assert_eq!(field(&h.out[2], "event.outcome"), "failure");
@@ -170,14 +156,11 @@ fn session_set_get_and_error_fields() {
 #[test]
 fn arrays_nulls_and_any_command() {
     let mut h = Harness::default();
-    h.feed(C2S, &cmd(&["lrange", "l", "0", "-1"]))
-        .feed(S2C, b"*3\r\n$1\r\na\r\n$-1\r\n:7\r\n");
+    h.feed(C2S, &cmd(&["lrange", "l", "0", "-1"])).feed(S2C, b"*3\r\n$1\r\na\r\n$-1\r\n:7\r\n");
     h.feed(C2S, &cmd(&["get", "missing"])).feed(S2C, b"$-1\r\n");
     h.feed(C2S, &cmd(&["keys", "none*"])).feed(S2C, b"*0\r\n");
-    h.feed(C2S, &cmd(&["FT.SEARCH", "idx", "@t:{x}"]))
-        .feed(S2C, b"*2\r\n:1\r\n*2\r\n$1\r\nk\r\n*0\r\n");
-    h.feed(C2S, &cmd(&["config", "get", "maxmemory"]))
-        .feed(S2C, b"*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n");
+    h.feed(C2S, &cmd(&["FT.SEARCH", "idx", "@t:{x}"])).feed(S2C, b"*2\r\n:1\r\n*2\r\n$1\r\nk\r\n*0\r\n");
+    h.feed(C2S, &cmd(&["config", "get", "maxmemory"])).feed(S2C, b"*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n");
     h.feed(C2S, &cmd(&["PING"])).feed(S2C, b"+PONG\r\n");
     assert_eq!(
         summary(&h.out),
@@ -197,15 +180,8 @@ fn arrays_nulls_and_any_command() {
 fn inline_commands() {
     let mut h = Harness::default();
     h.feed(C2S, b"PING\r\n").feed(S2C, b"+PONG\r\n");
-    h.feed(C2S, b"\r\nset greeting \"hello world\"\n")
-        .feed(S2C, b"+OK\r\n");
-    assert_eq!(
-        summary(&h.out),
-        [
-            "PING | - | PING | PONG | OK",
-            "SET | greeting | set greeting hello world | OK | OK"
-        ]
-    );
+    h.feed(C2S, b"\r\nset greeting \"hello world\"\n").feed(S2C, b"+OK\r\n");
+    assert_eq!(summary(&h.out), ["PING | - | PING | PONG | OK", "SET | greeting | set greeting hello world | OK | OK"]);
     // The empty line before it belongs to no message.
     assert_eq!(h.out[1].request_bytes, Some(27));
 }
@@ -214,25 +190,16 @@ fn inline_commands() {
 fn resp3_types_render() {
     let mut h = Harness::default();
     h.feed(C2S, &cmd(&["HELLO", "3"]));
-    h.feed(
-        S2C,
-        b"%3\r\n$6\r\nserver\r\n$5\r\nredis\r\n$5\r\nproto\r\n:3\r\n$7\r\nmodules\r\n*0\r\n",
-    );
+    h.feed(S2C, b"%3\r\n$6\r\nserver\r\n$5\r\nredis\r\n$5\r\nproto\r\n:3\r\n$7\r\nmodules\r\n*0\r\n");
     for (reply, expected) in [
         (&b"_\r\n"[..], "nil"),
         (b"#t\r\n", "true"),
         (b",3.14\r\n", "3.14"),
         (b",-inf\r\n", "-inf"),
-        (
-            b"(3492890328409238509324850943850943825024385\r\n",
-            "3492890328409238509324850943850943825024385",
-        ),
+        (b"(3492890328409238509324850943850943825024385\r\n", "3492890328409238509324850943850943825024385"),
         (b"=15\r\ntxt:Some string\r\n", "Some string"),
         (b"~2\r\n+a\r\n#f\r\n", "[a, false]"),
-        (
-            b"|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.19\r\n*1\r\n:2\r\n",
-            "[2]",
-        ),
+        (b"|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.19\r\n*1\r\n:2\r\n", "[2]"),
         (b"*2\r\n|1\r\n+ttl\r\n:3\r\n:1\r\n:2\r\n", "[1, 2]"),
         (b"$?\r\n;4\r\nHell\r\n;2\r\no!\r\n;0\r\n", "Hello!"),
         (b"*?\r\n:1\r\n%?\r\n+a\r\n:2\r\n.\r\n.\r\n", "[1, {a: 2}]"),
@@ -244,28 +211,16 @@ fn resp3_types_render() {
             "{reply:?}"
         );
     }
-    h.feed(C2S, &cmd(&["x"]))
-        .feed(S2C, b"!21\r\nSYNTAX invalid syntax\r\n");
-    assert_eq!(
-        summary(&h.out)[0],
-        "HELLO | 3 | HELLO 3 | {server: redis, proto: 3, modules: []} | OK"
-    );
-    assert_eq!(
-        summary(&h.out).last().unwrap(),
-        "X | - | x | SYNTAX invalid syntax | Error"
-    );
+    h.feed(C2S, &cmd(&["x"])).feed(S2C, b"!21\r\nSYNTAX invalid syntax\r\n");
+    assert_eq!(summary(&h.out)[0], "HELLO | 3 | HELLO 3 | {server: redis, proto: 3, modules: []} | OK");
+    assert_eq!(summary(&h.out).last().unwrap(), "X | - | x | SYNTAX invalid syntax | Error");
     assert_eq!(h.stats.parse_errors, 0);
 }
 
 /// Requests and replies of a RESP2 pub/sub session; pushed messages interleave with replies.
 fn pubsub_resp2() -> (Vec<u8>, Vec<u8>, Vec<&'static str>) {
-    let reqs = [
-        cmd(&["SUBSCRIBE", "news", "sport"]),
-        cmd(&["PING"]),
-        cmd(&["UNSUBSCRIBE"]),
-        cmd(&["GET", "k"]),
-    ]
-    .concat();
+    let reqs =
+        [cmd(&["SUBSCRIBE", "news", "sport"]), cmd(&["PING"]), cmd(&["UNSUBSCRIBE"]), cmd(&["GET", "k"])].concat();
     let replies = [
         &b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"[..],
         b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n",
@@ -293,21 +248,13 @@ fn pubsub_resp2_pushes_are_not_replies() {
     let mut h = Harness::default();
     h.feed(C2S, &reqs).feed(S2C, &replies);
     assert_eq!(summary(&h.out), expected);
-    assert_eq!(
-        (h.stats.unmatched_responses, h.stats.unmatched_requests),
-        (0, 0)
-    );
+    assert_eq!((h.stats.unmatched_responses, h.stats.unmatched_requests), (0, 0));
 }
 
 /// RESP3: confirmations and messages are pushes; ordinary commands work while subscribed.
 fn pubsub_resp3() -> (Vec<u8>, Vec<u8>, Vec<&'static str>) {
-    let reqs = [
-        cmd(&["HELLO", "3"]),
-        cmd(&["SUBSCRIBE", "ch"]),
-        cmd(&["GET", "k"]),
-        cmd(&["PUBLISH", "ch", "m"]),
-    ]
-    .concat();
+    let reqs =
+        [cmd(&["HELLO", "3"]), cmd(&["SUBSCRIBE", "ch"]), cmd(&["GET", "k"]), cmd(&["PUBLISH", "ch", "m"])].concat();
     let replies = [
         &b"%1\r\n$5\r\nproto\r\n:3\r\n"[..],
         b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n",
@@ -335,15 +282,10 @@ fn pubsub_resp3_push_messages() {
 }
 
 fn multi_exec() -> (Vec<u8>, Vec<u8>, Vec<&'static str>) {
-    let reqs = [
-        cmd(&["MULTI"]),
-        cmd(&["SET", "a", "1"]),
-        cmd(&["INCR", "a"]),
-        cmd(&["LPOP", "a"]),
-        cmd(&["EXEC"]),
-    ]
-    .concat();
-    let replies = b"+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n:2\r\n-WRONGTYPE Operation against a key\r\n".to_vec();
+    let reqs =
+        [cmd(&["MULTI"]), cmd(&["SET", "a", "1"]), cmd(&["INCR", "a"]), cmd(&["LPOP", "a"]), cmd(&["EXEC"])].concat();
+    let replies =
+        b"+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n:2\r\n-WRONGTYPE Operation against a key\r\n".to_vec();
     let expected = vec![
         "MULTI | - | MULTI | OK | OK",
         "SET | a | SET a 1 | QUEUED | OK",
@@ -367,18 +309,11 @@ fn monitor_lines_are_not_replies() {
     let mut h = Harness::default();
     h.feed(C2S, &cmd(&["MONITOR"])).feed(S2C, b"+OK\r\n");
     h.feed(S2C, b"+1339518083.107412 [0 127.0.0.1:60866] \"keys\" \"*\"\r\n+1339518087.877697 [0 127.0.0.1:60866] \"dbsize\"\r\n");
-    h.feed(C2S, &cmd(&["RESET"])).feed(
-        S2C,
-        b"+1339518088.1 [0 127.0.0.1:1] \"get\" \"x\"\r\n+RESET\r\n",
-    );
+    h.feed(C2S, &cmd(&["RESET"])).feed(S2C, b"+1339518088.1 [0 127.0.0.1:1] \"get\" \"x\"\r\n+RESET\r\n");
     h.feed(C2S, &cmd(&["GET", "x"])).feed(S2C, b"$1\r\n1\r\n");
     assert_eq!(
         summary(&h.out),
-        [
-            "MONITOR | - | MONITOR | OK | OK",
-            "RESET | - | RESET | RESET | OK",
-            "GET | x | GET x | 1 | OK"
-        ]
+        ["MONITOR | - | MONITOR | OK | OK", "RESET | - | RESET | RESET | OK", "GET | x | GET x | 1 | OK"]
     );
 }
 
@@ -401,14 +336,8 @@ fn pipelining_hundreds_in_flight_coalesced_replies() {
     assert_eq!(h.state.pending_requests(), 600);
     h.feed(S2C, &replies);
     assert_eq!(h.out.len(), 600);
-    assert_eq!(
-        summary(&h.out)[598],
-        "SET | key:299 | SET key:299 xxx | OK | OK"
-    );
-    assert_eq!(
-        summary(&h.out)[599],
-        "GET | key:299 | GET key:299 | xxx | OK"
-    );
+    assert_eq!(summary(&h.out)[598], "SET | key:299 | SET key:299 xxx | OK | OK");
+    assert_eq!(summary(&h.out)[599], "GET | key:299 | GET key:299 | xxx | OK");
     assert_eq!(h.state.pending_requests(), 0);
 }
 
@@ -417,12 +346,7 @@ fn pipelining_hundreds_in_flight_coalesced_replies() {
 #[test]
 fn any_split_gives_identical_transactions() {
     let (pr, pp) = pipelined(3);
-    let fixtures = [
-        pubsub_resp2(),
-        pubsub_resp3(),
-        multi_exec(),
-        (pr, pp, vec![]),
-    ];
+    let fixtures = [pubsub_resp2(), pubsub_resp3(), multi_exec(), (pr, pp, vec![])];
     for (reqs, replies, _) in fixtures {
         let mut whole = Harness::default();
         whole.feed(C2S, &reqs).feed(S2C, &replies);
@@ -473,12 +397,7 @@ fn large_values_stream_without_buffering() {
     assert_eq!(h.out.len(), 2);
     assert_eq!(h.out[0].request_bytes, Some(set.len() as u64));
     assert_eq!(h.out[1].response_bytes, Some(reply.len() as u64));
-    assert_eq!(
-        field(&h.out[1], "redis.return_value")
-            .as_str()
-            .map(str::len),
-        Some(super::message::REDIS_MAX_TEXT_LEN)
-    );
+    assert_eq!(field(&h.out[1], "redis.return_value").as_str().map(str::len), Some(super::message::REDIS_MAX_TEXT_LEN));
     assert_eq!(h.stats.oversize_messages, 2);
 }
 
@@ -497,24 +416,14 @@ fn gap_inside_bulk_payload_keeps_the_reply_with_a_note() {
 #[test]
 fn lost_replies_publish_waiting_requests_and_resync() {
     let mut h = Harness::default();
-    h.at_ms(0)
-        .feed(C2S, &[cmd(&["GET", "a"]), cmd(&["GET", "b"])].concat());
+    h.at_ms(0).feed(C2S, &[cmd(&["GET", "a"]), cmd(&["GET", "b"])].concat());
     h.at_ms(1).feed(S2C, b"*2\r\n$1\r\nx");
     h.gap(S2C, 100);
-    assert_eq!(
-        summary(&h.out),
-        ["GET | a | GET a | - | Error", "GET | b | GET b | - | Error"]
-    );
-    assert!(h
-        .out
-        .iter()
-        .all(|t| t.notes == ["Packet loss while capturing the response"] && t.end.is_none()));
+    assert_eq!(summary(&h.out), ["GET | a | GET a | - | Error", "GET | b | GET b | - | Error"]);
+    assert!(h.out.iter().all(|t| t.notes == ["Packet loss while capturing the response"] && t.end.is_none()));
     // The rest of the lost reply stream, then a new command.
     h.at_ms(2).feed(S2C, b"\r\n$1\r\ny\r\n:5\r\n");
-    h.at_ms(3)
-        .feed(C2S, &cmd(&["INCR", "c"]))
-        .at_ms(4)
-        .feed(S2C, b":6\r\n");
+    h.at_ms(3).feed(C2S, &cmd(&["INCR", "c"])).at_ms(4).feed(S2C, b":6\r\n");
     assert_eq!(summary(&h.out)[2], "INCR | c | INCR c | 6 | OK");
     assert_eq!(h.out.len(), 3);
     assert_eq!(h.stats.parse_errors, 0);
@@ -541,91 +450,42 @@ fn lost_requests_do_not_shift_the_pairing() {
     h.gap(C2S, 30);
     h.at_ms(1).feed(S2C, b"$1\r\n1\r\n");
     h.at_ms(2).feed(S2C, b"$1\r\n2\r\n");
-    h.at_ms(3)
-        .feed(C2S, &cmd(&["GET", "c"]))
-        .at_ms(4)
-        .feed(S2C, b"$1\r\n3\r\n");
-    assert_eq!(
-        summary(&h.out),
-        ["GET | a | GET a | 1 | OK", "GET | c | GET c | 3 | OK"]
-    );
+    h.at_ms(3).feed(C2S, &cmd(&["GET", "c"])).at_ms(4).feed(S2C, b"$1\r\n3\r\n");
+    assert_eq!(summary(&h.out), ["GET | a | GET a | 1 | OK", "GET | c | GET c | 3 | OK"]);
     assert_eq!(h.stats.unmatched_responses, 1);
 }
 
 #[test]
 fn queue_limits_evict_and_skip_their_replies() {
-    let mut h = Harness::new(RedisConfig {
-        queue_max_messages: 2,
-        ..RedisConfig::default()
-    });
-    h.feed(
-        C2S,
-        &[
-            cmd(&["GET", "1"]),
-            cmd(&["GET", "2"]),
-            cmd(&["GET", "3"]),
-            cmd(&["GET", "4"]),
-        ]
-        .concat(),
-    );
+    let mut h = Harness::new(RedisConfig { queue_max_messages: 2, ..RedisConfig::default() });
+    h.feed(C2S, &[cmd(&["GET", "1"]), cmd(&["GET", "2"]), cmd(&["GET", "3"]), cmd(&["GET", "4"])].concat());
     h.feed(S2C, b":1\r\n:2\r\n:3\r\n:4\r\n");
-    assert_eq!(
-        summary(&h.out),
-        ["GET | 3 | GET 3 | 3 | OK", "GET | 4 | GET 4 | 4 | OK"]
-    );
-    assert_eq!(
-        (
-            h.stats.queue_full,
-            h.stats.unmatched_requests,
-            h.stats.unmatched_responses
-        ),
-        (2, 2, 2)
-    );
-    let mut h = Harness::new(RedisConfig {
-        queue_max_bytes: 10,
-        ..RedisConfig::default()
-    });
-    h.feed(
-        C2S,
-        &[cmd(&["GET", "aaaa"]), cmd(&["GET", "bbbb"])].concat(),
-    )
-    .feed(S2C, b":1\r\n:2\r\n");
+    assert_eq!(summary(&h.out), ["GET | 3 | GET 3 | 3 | OK", "GET | 4 | GET 4 | 4 | OK"]);
+    assert_eq!((h.stats.queue_full, h.stats.unmatched_requests, h.stats.unmatched_responses), (2, 2, 2));
+    let mut h = Harness::new(RedisConfig { queue_max_bytes: 10, ..RedisConfig::default() });
+    h.feed(C2S, &[cmd(&["GET", "aaaa"]), cmd(&["GET", "bbbb"])].concat()).feed(S2C, b":1\r\n:2\r\n");
     assert_eq!(summary(&h.out), ["GET | bbbb | GET bbbb | 2 | OK"]);
 }
 
 #[test]
 fn unanswered_requests_expire_and_unmatched_replies_are_dropped() {
-    let mut h = Harness::new(RedisConfig {
-        transaction_timeout: Duration::from_secs(1),
-        ..RedisConfig::default()
-    });
+    let mut h = Harness::new(RedisConfig { transaction_timeout: Duration::from_secs(1), ..RedisConfig::default() });
     h.feed(S2C, b"+OK\r\n");
     assert_eq!(h.stats.unmatched_responses, 1);
     h.at_ms(0).feed(C2S, &cmd(&["BLPOP", "q", "0"]));
     h.at_ms(500).expire();
     assert_eq!(h.state.pending_requests(), 1);
     h.at_ms(1500).expire();
-    assert_eq!(
-        (h.state.pending_requests(), h.stats.unmatched_requests),
-        (0, 1)
-    );
+    assert_eq!((h.state.pending_requests(), h.stats.unmatched_requests), (0, 1));
     h.feed(C2S, &cmd(&["GET", "x"])).close();
     assert_eq!((h.out.len(), h.stats.unmatched_requests), (0, 2));
 }
 
 #[test]
 fn send_request_and_response() {
-    let mut h = Harness::new(RedisConfig {
-        send_request: true,
-        send_response: true,
-        ..RedisConfig::default()
-    });
-    h.feed(C2S, &cmd(&["get", "key3"]))
-        .feed(S2C, b"$2\r\nme\r\n");
-    assert_eq!(
-        (h.out[0].request.as_deref(), h.out[0].response.as_deref()),
-        (Some("get key3"), Some("me"))
-    );
+    let mut h = Harness::new(RedisConfig { send_request: true, send_response: true, ..RedisConfig::default() });
+    h.feed(C2S, &cmd(&["get", "key3"])).feed(S2C, b"$2\r\nme\r\n");
+    assert_eq!((h.out[0].request.as_deref(), h.out[0].response.as_deref()), (Some("get key3"), Some("me")));
 }
 
 #[test]
@@ -633,14 +493,12 @@ fn bad_input_is_counted_and_resynchronised() {
     let mut h = Harness::default();
     // A 2 GiB length prefix, then a valid command after the next CRLF.
     h.feed(C2S, b"*1\r\n$2147483648\r\n");
-    h.feed(C2S, &cmd(&["GET", "a"]))
-        .feed(S2C, b"$2147483648\r\n:1\r\n");
+    h.feed(C2S, &cmd(&["GET", "a"])).feed(S2C, b"$2147483648\r\n:1\r\n");
     assert_eq!(summary(&h.out), ["GET | a | GET a | 1 | OK"]);
     assert_eq!(h.stats.parse_errors, 2);
     // Deep nesting.
     let mut h = Harness::default();
-    h.feed(C2S, &cmd(&["GET", "a"]))
-        .feed(S2C, &b"*1\r\n".repeat(10_000));
+    h.feed(C2S, &cmd(&["GET", "a"])).feed(S2C, &b"*1\r\n".repeat(10_000));
     assert_eq!(h.stats.parse_errors, 1);
     assert!(h.out.is_empty());
     // A request that is not an array of bulk strings.

@@ -4,9 +4,7 @@
 
 use super::{MysqlState, Phase, NOTE_REQUEST_LOSS, NOTE_RESPONSE_LOSS};
 use crate::protocols::mysql::event::build_transaction;
-use crate::protocols::mysql::parser::{
-    looks_like_tls, parse_header, plausible_command, plausible_response_start,
-};
+use crate::protocols::mysql::parser::{looks_like_tls, parse_header, plausible_command, plausible_response_start};
 use crate::protocols::mysql::response::{ResponseReader, Stage};
 use crate::protocols::{Direction, ParseCtx};
 
@@ -26,9 +24,7 @@ impl MysqlState {
             Direction::ToServer => plausible_command(h, prefix),
             Direction::ToClient => {
                 let armed = std::mem::take(&mut fr.armed);
-                armed
-                    && h.seq == self.last_client_seq.wrapping_add(1)
-                    && plausible_response_start(h, prefix)
+                armed && h.seq == self.last_client_seq.wrapping_add(1) && plausible_response_start(h, prefix)
             }
         };
         if ok {
@@ -76,9 +72,7 @@ impl MysqlState {
         let fr = &mut self.framers[dir.index()];
         let remaining = if fr.skip > 0 {
             Some(fr.skip)
-        } else if let (Some(h), Direction::ToClient, Stage::Rows) =
-            (fr.tail_header, dir, self.reader.stage)
-        {
+        } else if let (Some(h), Direction::ToClient, Stage::Rows) = (fr.tail_header, dir, self.reader.stage) {
             // The rows packet whose start was held is lost: count it as a row, unless it was the
             // end of the result.
             if matches!(fr.tail_first, Some(0xfe | 0xff)) {
