@@ -171,6 +171,7 @@ fn main() -> Result<()> {
             exec(&mut cmd)
         }
         Cmd::Test { no_conformance, fuzz_seconds } => {
+            exec(cargo().current_dir(root()).args(["fmt", "--all", "--check"]))?;
             build()?;
             setup::ensure_test_packages()?;
             setup::ensure_opensearch_launcher(&root())?;
