@@ -1,106 +1,22 @@
-//! Replay throughput on a generated HTTP keep-alive capture, next to a baseline measured in the same
-//! run: a loop that only reads the same file and counts packets. Reported per packet (criterion's
-//! element throughput); transactions/s = packets/s × transactions / packets (printed at start).
+//! Replay throughput on generated HTTP/1.1 keep-alive connections (one request and a 2-segment response per round trip), next to the read-and-count baseline measured in the same
+//! run (see `common/mod.rs`).
 
-#[path = "../tests/support/synth.rs"]
-mod synth;
+mod common;
+#[path = "../tests/support/replay.rs"]
+mod replay;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-use std::time::Duration;
-
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use packetbeat_agent::capture::pcap::PcapFileSource;
-use packetbeat_agent::capture::{PacketSource, Poll};
-use packetbeat_agent::config::Limits;
-use packetbeat_agent::event::envelope::AgentInfo;
-use packetbeat_agent::metrics::Metrics;
-use packetbeat_agent::output::{Chunk, Output};
-use packetbeat_agent::pipeline::{self, Mode, PipelineConfig};
-use packetbeat_agent::protocols::registry::Registry;
-use packetbeat_agent::worker::PublishSettings;
-
-/// The shipped binary's allocator, so the figures are the binary's.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-struct Null;
-
-impl Output for Null {
-    fn write_chunk(&mut self, chunk: &Chunk) -> std::io::Result<()> {
-        std::hint::black_box(chunk.bytes.len());
-        Ok(())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn agent() -> Arc<AgentInfo> {
-    Arc::new(AgentInfo {
-        name: "bench".into(),
-        hostname: "bench".into(),
-        id: "id".into(),
-        ephemeral_id: "eid".into(),
-        version: "0".into(),
-        local_ips: vec![],
-        tags: vec![],
-        fields: None,
-    })
-}
-
-fn replay_once(path: &std::path::Path, registry: &Arc<Registry>) -> u64 {
-    let mut src = PcapFileSource::open(path).expect("open");
-    let cfg = PipelineConfig {
-        mode: Mode::Replay,
-        workers: 1,
-        registry: Arc::clone(registry),
-        limits: Limits::default(),
-        publish: PublishSettings {
-            agent: agent(),
-            processors: Arc::new(vec![]),
-            ignore_outgoing: false,
-            block_when_full: true,
-        },
-        metrics: Arc::new(Metrics::default()),
-        stop: Arc::new(AtomicBool::new(false)),
-        metrics_period: None,
-    };
-    pipeline::run(&mut src, cfg, Box::new(Null)).expect("replay").events_written
-}
-
-fn count_only(path: &std::path::Path) -> u64 {
-    let mut src = PcapFileSource::open(path).expect("open");
-    let mut n = 0u64;
-    while src.poll(Duration::ZERO, &mut |p| n += u64::from(!p.data.is_empty())).expect("poll") != Poll::End {}
-    n
-}
+use criterion::{criterion_group, criterion_main, Criterion};
 
 fn bench(c: &mut Criterion) {
-    let spec = synth::Spec { conns: 200, requests: 100, body_segments: 2, segment_size: 600 };
-    let (bytes, packets, transactions) = synth::http_keepalive(spec);
-    let path = std::env::temp_dir().join(format!("pb-bench-http-{}.pcap", std::process::id()));
-    std::fs::write(&path, &bytes).expect("write pcap");
-    let (registry, _) = Registry::from_config(Some(
-        &serde_norway::from_str::<Vec<serde_norway::Value>>("[{type: http, ports: [80]}]").expect("yaml"),
-    ))
-    .expect("registry");
-    let registry = Arc::new(registry);
-    assert_eq!(count_only(&path), packets);
-    assert_eq!(replay_once(&path, &registry), transactions);
-    eprintln!(
-        "capture: {packets} packets, {transactions} transactions ({:.2} packets per transaction), {} bytes",
-        packets as f64 / transactions as f64,
-        bytes.len()
-    );
-
-    let mut g = c.benchmark_group("replay_http_keepalive");
-    g.throughput(Throughput::Elements(packets));
-    g.sample_size(10);
-    g.bench_function("baseline_read_and_count", |b| b.iter(|| count_only(&path)));
-    g.bench_function("agent_replay_1_worker", |b| b.iter(|| replay_once(&path, &registry)));
-    g.finish();
-    let _ = std::fs::remove_file(&path);
+    let (bytes, packets, transactions) = support::synth::http_keepalive(support::synth::Spec {
+        conns: 200,
+        requests: 100,
+        body_segments: 2,
+        segment_size: 600,
+    });
+    common::replay_group(c, "replay_http_keepalive", &bytes, packets, transactions, "[{type: http, ports: [80]}]");
 }
 
 criterion_group!(benches, bench);

@@ -1,20 +1,14 @@
 //! Sharding must not change what is found: replaying the same capture with 1 and with 3 workers
 //! gives the same transactions (order across connections may differ; within one it may not).
 
+#[path = "support/replay.rs"]
+mod replay;
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use packetbeat_agent::capture::pcap::PcapFileSource;
-use packetbeat_agent::config::Limits;
-use packetbeat_agent::event::envelope::AgentInfo;
-use packetbeat_agent::metrics::Metrics;
 use packetbeat_agent::output::{Chunk, Output};
-use packetbeat_agent::pipeline::{self, Mode, PipelineConfig};
-use packetbeat_agent::protocols::registry::Registry;
-use packetbeat_agent::worker::PublishSettings;
 use serde_json::Value;
 use support::synth;
 
@@ -32,35 +26,13 @@ impl Output for Collect {
 
 /// Client port → the url paths of its transactions, in publish order.
 fn replay(path: &std::path::Path, workers: usize) -> BTreeMap<u64, Vec<String>> {
-    let yaml: Vec<serde_norway::Value> = serde_norway::from_str("[{type: http, ports: [80]}]").unwrap();
-    let (registry, _) = Registry::from_config(Some(&yaml)).unwrap();
-    let cfg = PipelineConfig {
-        mode: Mode::Replay,
-        workers,
-        registry: Arc::new(registry),
-        limits: Limits::default(),
-        publish: PublishSettings {
-            agent: Arc::new(AgentInfo {
-                name: "t".into(),
-                hostname: "t".into(),
-                id: "i".into(),
-                ephemeral_id: "e".into(),
-                version: "0".into(),
-                local_ips: vec![],
-                tags: vec![],
-                fields: None,
-            }),
-            processors: Arc::new(vec![]),
-            ignore_outgoing: false,
-            block_when_full: true,
-        },
-        metrics: Arc::new(Metrics::default()),
-        stop: Arc::new(AtomicBool::new(false)),
-        metrics_period: None,
-    };
     let out = Arc::new(Mutex::new(Vec::new()));
-    let mut src = PcapFileSource::open(path).unwrap();
-    pipeline::run(&mut src, cfg, Box::new(Collect(Arc::clone(&out)))).unwrap();
+    replay::replay(
+        path,
+        &replay::registry("[{type: http, ports: [80]}]"),
+        workers,
+        Box::new(Collect(Arc::clone(&out))),
+    );
     let bytes = out.lock().unwrap().clone();
     let mut by_conn: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
