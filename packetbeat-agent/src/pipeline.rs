@@ -200,24 +200,38 @@ pub fn run(source: &mut dyn PacketSource, cfg: PipelineConfig, mut output: Box<d
     let metrics = Arc::clone(&cfg.metrics);
     let output_thread = thread::Builder::new().name("output".into()).spawn(move || -> std::io::Result<u64> {
         let mut written = 0;
+        // After a failed write the queue is still drained (so capture never blocks on a dead output),
+        // and what it held is counted as dropped; the error ends the run.
+        let mut dropped = 0;
         let mut result = Ok(());
         let mut last_report = Instant::now();
+        let report = |written: u64, dropped: u64| {
+            vec![("output.events_written".into(), written), ("output.dropped_after_error".into(), dropped)]
+        };
         for mut chunk in &out_rx {
             if result.is_ok() {
                 result = output.write_chunk(&chunk);
-                written += chunk.events;
                 if out_rx.is_empty() && result.is_ok() {
                     result = output.flush();
                 }
+                match &result {
+                    Ok(()) => written += chunk.events,
+                    Err(e) => {
+                        tracing::error!("output failed, dropping events until shutdown: {e}");
+                        dropped += chunk.events;
+                    }
+                }
+            } else {
+                dropped += chunk.events;
             }
             chunk.bytes.clear();
             let _ = free_tx.try_send(chunk.bytes);
             if last_report.elapsed() >= Duration::from_millis(500) {
                 last_report = Instant::now();
-                metrics.store("output", vec![("output.events_written".into(), written)]);
+                metrics.store("output", report(written, dropped));
             }
         }
-        metrics.store("output", vec![("output.events_written".into(), written)]);
+        metrics.store("output", report(written, dropped));
         result?;
         output.close()?;
         Ok(written)
