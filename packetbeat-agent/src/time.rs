@@ -41,15 +41,46 @@ impl Timestamp {
     }
 }
 
-impl fmt::Display for Timestamp {
-    /// RFC 3339 in UTC with microseconds, as Packetbeat writes `@timestamp` (e.g. `2024-01-02T03:04:05.123456Z`).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Timestamp {
+    /// RFC 3339 in UTC with microseconds, as Packetbeat writes `@timestamp`
+    /// (e.g. `2024-01-02T03:04:05.123456Z`). Written digit by digit: three of these per event made
+    /// `fmt` machinery 6% of a replay's instructions.
+    #[must_use]
+    pub fn rfc3339(self) -> String {
         let secs = self.0 / 1_000_000_000;
         let micros = (self.0 % 1_000_000_000) / 1_000;
         let days = secs / 86_400;
         let rem = secs % 86_400;
         let (y, m, d) = civil_from_days(i64::try_from(days).unwrap_or(0));
-        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", rem / 3600, (rem / 60) % 60, rem % 60)
+        let mut out = String::with_capacity(27);
+        let mut digits = |v: u64, width: usize, sep: Option<char>| {
+            let mut buf = [b'0'; 6];
+            let mut v = v;
+            for slot in buf[..width].iter_mut().rev() {
+                *slot = b'0' + u8::try_from(v % 10).unwrap_or(0);
+                v /= 10;
+            }
+            for &b in &buf[..width] {
+                out.push(char::from(b));
+            }
+            if let Some(c) = sep {
+                out.push(c);
+            }
+        };
+        digits(u64::try_from(y.clamp(0, 9999)).unwrap_or(0), 4, Some('-'));
+        digits(u64::from(m), 2, Some('-'));
+        digits(u64::from(d), 2, Some('T'));
+        digits(rem / 3600, 2, Some(':'));
+        digits((rem / 60) % 60, 2, Some(':'));
+        digits(rem % 60, 2, Some('.'));
+        digits(micros, 6, Some('Z'));
+        out
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.rfc3339())
     }
 }
 
@@ -76,5 +107,6 @@ mod tests {
         assert_eq!(Timestamp::from_parts(0, 0).to_string(), "1970-01-01T00:00:00.000000Z");
         assert_eq!(Timestamp::from_parts(1_700_000_000, 123_456_789).to_string(), "2023-11-14T22:13:20.123456Z");
         assert_eq!(Timestamp::from_parts(951_782_400, 0).to_string(), "2000-02-29T00:00:00.000000Z");
+        assert_eq!(Timestamp::from_parts(4_102_444_799, 999_999_999).rfc3339(), "2099-12-31T23:59:59.999999Z");
     }
 }

@@ -122,7 +122,7 @@ pub fn build(tx: Transaction, conn: &ConnInfo, agent: &AgentInfo) -> Map<String,
         }
     }
 
-    doc.insert("@timestamp".into(), json!(ts.to_string()));
+    doc.insert("@timestamp".into(), json!(ts.rfc3339()));
     doc.insert("type".into(), json!(kind));
     doc.insert("status".into(), json!(status.as_str()));
 
@@ -135,10 +135,10 @@ pub fn build(tx: Transaction, conn: &ConnInfo, agent: &AgentInfo) -> Map<String,
     event.insert("type".into(), json!(["connection", "protocol"]));
     event.entry("dataset").or_insert_with(|| json!(kind));
     if let Some(s) = start {
-        event.insert("start".into(), json!(s.to_string()));
+        event.insert("start".into(), json!(s.rfc3339()));
     }
     if let Some(e) = end {
-        event.insert("end".into(), json!(e.to_string()));
+        event.insert("end".into(), json!(e.rfc3339()));
     }
     if let (Some(s), Some(e)) = (start, end) {
         if let Some(d) = e.since(s) {
