@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod event;
 pub mod flow;
+pub mod flows;
 pub mod metrics;
 pub mod output;
 pub mod packet;

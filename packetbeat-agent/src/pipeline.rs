@@ -57,6 +57,8 @@ pub struct PipelineConfig {
     pub stop: Arc<AtomicBool>,
     /// Interval of the counter log line, if any.
     pub metrics_period: Option<Duration>,
+    /// Flow reporting (`packetbeat.flows`), when enabled.
+    pub flows: Option<crate::flows::FlowSettings>,
 }
 
 /// Frames that did not become segments.
@@ -110,6 +112,7 @@ struct SegMeta {
     ack: u32,
     flags: TcpFlags,
     wire_payload_len: u32,
+    frame_len: u32,
     start: usize,
     len: usize,
 }
@@ -137,6 +140,7 @@ impl Batch {
             ack: s.ack,
             flags: s.flags,
             wire_payload_len: s.wire_payload_len,
+            frame_len: s.frame_len,
             start,
             len: s.payload.len(),
         });
@@ -159,6 +163,7 @@ impl Batch {
                 flags: m.flags,
                 payload,
                 wire_payload_len: m.wire_payload_len,
+                frame_len: m.frame_len,
             });
         }
     }
@@ -269,13 +274,17 @@ impl MetricsLog {
 
 fn run_inline(source: &mut dyn PacketSource, cfg: &PipelineConfig, publisher: Publisher) -> anyhow::Result<()> {
     let mut worker = Worker::new(0, Arc::clone(&cfg.registry), &cfg.limits, publisher, Arc::clone(&cfg.metrics));
+    worker.enable_flows(cfg.flows);
     let mut dstats = DecodeStats::default();
     let mut log = MetricsLog { period: cfg.metrics_period, last: Instant::now() };
     loop {
         let r = source.poll(POLL_TIMEOUT, &mut |pkt: RawPacket<'_>| {
             dstats.frames += 1;
             match decode(pkt.link, pkt.data, pkt.ts) {
-                Ok(seg) => worker.on_segment(&seg),
+                Ok(mut seg) => {
+                    seg.frame_len = pkt.wire_len;
+                    worker.on_segment(&seg);
+                }
                 Err(e) => dstats.count(e),
             }
         });
@@ -323,6 +332,7 @@ fn run_sharded(
             Publisher::new(publish.clone(), out_tx.clone(), free_chunks.clone()),
             Arc::clone(&cfg.metrics),
         );
+        worker.enable_flows(cfg.flows);
         let free_tx = free_tx.clone();
         handles.push(
             thread::Builder::new()
@@ -344,7 +354,8 @@ fn run_sharded(
         let r = source.poll(POLL_TIMEOUT, &mut |pkt: RawPacket<'_>| {
             dstats.frames += 1;
             match decode(pkt.link, pkt.data, pkt.ts) {
-                Ok(seg) => {
+                Ok(mut seg) => {
+                    seg.frame_len = pkt.wire_len;
                     let w = shard_of(&seg, n);
                     batches[w].push(&seg);
                     if batches[w].segs.len() >= BATCH_SEGMENTS {

@@ -11,6 +11,7 @@ use crate::config::Limits;
 use crate::event::envelope::{self, AgentInfo};
 use crate::event::Transaction;
 use crate::flow::{FlowTable, Publish};
+use crate::flows::{FlowSettings, FlowTracker};
 use crate::metrics::{self, Metrics};
 use crate::output::Chunk;
 use crate::packet::TcpSegment;
@@ -77,9 +78,10 @@ impl Publisher {
     }
 }
 
-impl Publish for Publisher {
-    fn publish(&mut self, tx: Transaction, conn: &ConnInfo) {
-        let mut doc = envelope::build(tx, conn, &self.settings.agent);
+impl Publisher {
+    /// Publishes a finished document (a transaction's or a flow's): `ignore_outgoing`, processors,
+    /// `@metadata`, serialization.
+    pub fn publish_doc(&mut self, mut doc: serde_json::Map<String, Value>) {
         if self.settings.ignore_outgoing
             && doc.get("network").and_then(|n| n.get("direction")) == Some(&json!("egress"))
         {
@@ -102,13 +104,22 @@ impl Publish for Publisher {
     }
 }
 
+impl Publish for Publisher {
+    fn publish(&mut self, tx: Transaction, conn: &ConnInfo) {
+        let doc = envelope::build(tx, conn, &self.settings.agent);
+        self.publish_doc(doc);
+    }
+}
+
 /// One shard of the connection space.
 pub struct Worker {
     id: usize,
     table: FlowTable,
+    flows: Option<FlowTracker>,
     publisher: Publisher,
     metrics: Arc<Metrics>,
     last_report: Timestamp,
+    now: Timestamp,
 }
 
 impl Worker {
@@ -121,19 +132,47 @@ impl Worker {
         publisher: Publisher,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Self { id, table: FlowTable::new(registry, limits), publisher, metrics, last_report: Timestamp::default() }
+        Self {
+            id,
+            table: FlowTable::new(registry, limits),
+            flows: None,
+            publisher,
+            metrics,
+            last_report: Timestamp::default(),
+            now: Timestamp::default(),
+        }
+    }
+
+    /// Turns flow reporting on (`packetbeat.flows`).
+    pub fn enable_flows(&mut self, settings: Option<FlowSettings>) {
+        self.flows = settings.map(|s| FlowTracker::new(s, Arc::clone(&self.publisher.settings.agent)));
     }
 
     /// Handles one segment.
     #[inline]
     pub fn on_segment(&mut self, seg: &TcpSegment<'_>) {
+        if seg.ts > self.now {
+            self.now = seg.ts;
+        }
+        if let Some(flows) = &mut self.flows {
+            flows.on_segment(seg);
+            let publisher = &mut self.publisher;
+            flows.tick(seg.ts, &mut |doc| publisher.publish_doc(doc));
+        }
         self.table.on_segment(seg, &mut self.publisher);
         self.maybe_report(seg.ts);
     }
 
     /// Advances time without a packet (live idle ticks).
     pub fn tick(&mut self, now: Timestamp) {
+        if now > self.now {
+            self.now = now;
+        }
         self.table.advance(now, &mut self.publisher);
+        if let Some(flows) = &mut self.flows {
+            let publisher = &mut self.publisher;
+            flows.tick(now, &mut |doc| publisher.publish_doc(doc));
+        }
         self.publisher.flush();
         self.maybe_report(now);
     }
@@ -149,6 +188,10 @@ impl Worker {
     /// End of capture: every connection closes, everything is published, counters are stored.
     pub fn finish(&mut self) {
         self.table.finish(&mut self.publisher);
+        if let Some(flows) = &mut self.flows {
+            let publisher = &mut self.publisher;
+            flows.finish(self.now, &mut |doc| publisher.publish_doc(doc));
+        }
         self.publisher.flush();
         self.report();
     }
@@ -168,6 +211,10 @@ impl Worker {
         c.push(("publish.events".into(), self.publisher.published));
         c.push(("publish.dropped_queue_full".into(), self.publisher.dropped_queue_full));
         c.push(("publish.dropped_outgoing".into(), self.publisher.dropped_outgoing));
+        if let Some(f) = &self.flows {
+            c.push(("flows.reported".into(), f.reported));
+            c.push(("flows.table_full".into(), f.dropped));
+        }
         self.metrics.store(&format!("worker.{}", self.id), c);
     }
 }

@@ -85,7 +85,7 @@ fn build() -> Result<()> {
 }
 
 /// Prefixes of the conformance cases this version is meant to pass (one per decoded protocol).
-const CONFORMANCE_PREFIXES: &[&str] = &["http_", "redis_", "pgsql_", "mysql_"];
+const CONFORMANCE_PREFIXES: &[&str] = &["http_", "redis_", "pgsql_", "mysql_", "flow_"];
 
 /// Cases left out on purpose: `mysql_connection_phase` expects Packetbeat 8.x's CLIENT_DEPRECATE_EOF
 /// bug (4 of the 5 queries of its capture are lost); this agent decodes all 5.

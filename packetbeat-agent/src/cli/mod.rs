@@ -151,15 +151,6 @@ fn load(global: &Global) -> anyhow::Result<(Config, Registry)> {
     if registry.ports().is_empty() {
         bail!("no protocol is enabled: configure `packetbeat.protocols` (e.g. `- {{type: http, ports: [80]}}`)");
     }
-    if loaded
-        .config
-        .packetbeat
-        .flows
-        .as_ref()
-        .is_some_and(|f| f.get("enabled") != Some(&serde_norway::Value::Bool(false)))
-    {
-        tracing::warn!("packetbeat.flows is not implemented yet: no flow events are produced");
-    }
     Ok((loaded.config, registry))
 }
 
@@ -247,6 +238,12 @@ fn pipeline_config(
         metrics: Arc::clone(metrics),
         stop: Arc::new(AtomicBool::new(false)),
         metrics_period: cfg.logging.metrics.enabled.then_some(cfg.logging.metrics.period),
+        flows: cfg
+            .packetbeat
+            .flows
+            .as_ref()
+            .filter(|f| f.enabled)
+            .map(|f| crate::flows::FlowSettings { timeout: f.timeout, period: f.period }),
     })
 }
 

@@ -54,8 +54,8 @@ pub struct PacketbeatSection {
     pub interfaces: InterfacesConfig,
     /// `packetbeat.protocols`: a list of `{type: ..., ports: [...], ...}`; read by the registry.
     pub protocols: Option<Vec<Value>>,
-    /// `packetbeat.flows` (accepted; flow events are not produced yet).
-    pub flows: Option<Value>,
+    /// `packetbeat.flows`: flow events are produced when this section exists and is enabled.
+    pub flows: Option<FlowsConfig>,
     /// `packetbeat.ignore_outgoing`: drop transactions whose `network.direction` is egress.
     pub ignore_outgoing: bool,
     /// `packetbeat.shutdown_timeout`.
@@ -70,6 +70,34 @@ pub struct PacketbeatSection {
     pub procs: Option<Value>,
     /// Accepted for compatibility.
     pub npcap: Option<Value>,
+}
+
+/// `packetbeat.flows.*`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct FlowsConfig {
+    /// `enabled`.
+    pub enabled: bool,
+    /// `timeout`: a flow idle this long ends (reported with `flow.final: true`).
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub timeout: Duration,
+    /// `period`: report interval of live flows; negative (`-1s`) reports only ended flows.
+    #[serde(deserialize_with = "duration::deserialize_opt")]
+    pub period: Option<Duration>,
+    /// Accepted: `fields`, `fields_under_root`, `tags`, `keep_null`, `index`, `processors`.
+    #[serde(flatten)]
+    pub other: std::collections::BTreeMap<String, Value>,
+}
+
+impl Default for FlowsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            timeout: Duration::from_secs(30),
+            period: Some(Duration::from_secs(10)),
+            other: Default::default(),
+        }
+    }
 }
 
 /// `packetbeat.interfaces.*`.

@@ -219,6 +219,13 @@ pub fn build(tx: Transaction, conn: &ConnInfo, agent: &AgentInfo) -> Map<String,
         _ => insert_dotted(&mut doc, "error.message", json!(notes)),
     }
 
+    add_agent(&mut doc, agent);
+    doc
+}
+
+/// Adds what libbeat adds to every event: `agent.*`, `host.name`, `ecs.version`, config `tags` and
+/// `fields`.
+pub fn add_agent(doc: &mut Map<String, Value>, agent: &AgentInfo) {
     doc.insert(
         "agent".into(),
         json!({
@@ -243,7 +250,6 @@ pub fn build(tx: Transaction, conn: &ConnInfo, agent: &AgentInfo) -> Map<String,
             doc.insert("fields".into(), Value::Object(fields.clone()));
         }
     }
-    doc
 }
 
 #[cfg(test)]

@@ -76,7 +76,9 @@ pub fn decode(link: LinkType, frame: &[u8], ts: Timestamp) -> Result<TcpSegment<
         Net::V4(bytes) => ipv4(bytes)?,
         Net::V6(bytes) => ipv6(bytes)?,
     };
-    tcp_segment(&l4, ts, &l2, src_ip, dst_ip)
+    let mut seg = tcp_segment(&l4, ts, &l2, src_ip, dst_ip)?;
+    seg.frame_len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+    Ok(seg)
 }
 
 /// The L4 bytes under an IP header: captured bytes (already cut at the IP length) and the length the
@@ -294,6 +296,7 @@ fn tcp_segment<'a>(
         flags: TcpFlags(header.get(13).copied().unwrap_or(0)),
         payload,
         wire_payload_len: u32::try_from(wire_payload_len).unwrap_or(u32::MAX),
+        frame_len: 0,
     })
 }
 

@@ -120,6 +120,8 @@ pub struct TcpSegment<'a> {
     pub payload: &'a [u8],
     /// Payload length on the wire, from the IP length fields (≥ `payload.len()`).
     pub wire_payload_len: u32,
+    /// The whole frame's length on the wire (what flows count); set from the capture record.
+    pub frame_len: u32,
 }
 
 /// Why a frame was not turned into a TCP segment. Each variant is counted by the caller.

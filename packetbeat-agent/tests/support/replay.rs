@@ -63,6 +63,7 @@ pub fn config(registry: &Arc<Registry>, workers: usize) -> PipelineConfig {
         metrics: Arc::new(Metrics::default()),
         stop: Arc::new(AtomicBool::new(false)),
         metrics_period: None,
+        flows: None,
     }
 }
 
