@@ -16,45 +16,7 @@ pub struct MysqlSpec {
     pub rows: u32,
 }
 
-struct Writer {
-    out: Vec<u8>,
-    ts_us: u64,
-    packets: u64,
-}
-
-type Endpoint = ([u8; 4], u16);
-
-impl Writer {
-    fn frame(&mut self, src: Endpoint, dst: Endpoint, seq: u32, ack: u32, flags: u8, payload: &[u8]) {
-        let len = 54 + payload.len();
-        self.ts_us += 9;
-        self.packets += 1;
-        let secs = 1_700_000_000 + self.ts_us / 1_000_000;
-        self.out.extend_from_slice(&u32::try_from(secs).unwrap_or(0).to_le_bytes());
-        self.out.extend_from_slice(&u32::try_from(self.ts_us % 1_000_000).unwrap_or(0).to_le_bytes());
-        let l = u32::try_from(len).unwrap_or(u32::MAX);
-        self.out.extend_from_slice(&l.to_le_bytes());
-        self.out.extend_from_slice(&l.to_le_bytes());
-        self.out.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
-        let total = u16::try_from(40 + payload.len()).unwrap_or(u16::MAX);
-        self.out.extend_from_slice(&[0x45, 0]);
-        self.out.extend_from_slice(&total.to_be_bytes());
-        self.out.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
-        self.out.extend_from_slice(&src.0);
-        self.out.extend_from_slice(&dst.0);
-        self.out.extend_from_slice(&src.1.to_be_bytes());
-        self.out.extend_from_slice(&dst.1.to_be_bytes());
-        self.out.extend_from_slice(&seq.to_be_bytes());
-        self.out.extend_from_slice(&ack.to_be_bytes());
-        self.out.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-        self.out.extend_from_slice(payload);
-    }
-}
-
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
-const PSH_ACK: u8 = 0x18;
-const FIN_ACK: u8 = 0x11;
+use super::synth::{Writer, ACK, FIN_ACK, PSH_ACK, SYN};
 
 fn packet(out: &mut Vec<u8>, seq: u8, payload: &[u8]) {
     out.extend_from_slice(&u32::try_from(payload.len()).unwrap_or(0).to_le_bytes()[..3]);
@@ -99,11 +61,7 @@ fn select_response(rows: u32, id: u32) -> Vec<u8> {
 
 /// The capture and how many packets and transactions it holds.
 pub fn mysql_sessions(spec: MysqlSpec) -> (Vec<u8>, u64, u64) {
-    let mut w = Writer { out: Vec::new(), ts_us: 0, packets: 0 };
-    w.out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    w.out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    w.out.extend_from_slice(&65_535u32.to_le_bytes());
-    w.out.extend_from_slice(&1u32.to_le_bytes());
+    let mut w = Writer::pcap_ticking(9);
     let server = ([10, 0, 0, 3], 3306u16);
     let mut greeting = Vec::new();
     packet(&mut greeting, 0, b"\x0a10.11.6-MariaDB\0\x01\0\0\0abcdefgh\0\xff\xf7\x21\x02\0\xff\x81\x15\0\0\0\0\0\0\0\0\0\0ijklmnopqrst\0mysql_native_password\0");

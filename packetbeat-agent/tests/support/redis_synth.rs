@@ -16,43 +16,7 @@ pub struct RedisSpec {
     pub depth: u32,
 }
 
-struct Writer {
-    out: Vec<u8>,
-    ts_us: u64,
-    packets: u64,
-}
-
-impl Writer {
-    fn frame(&mut self, src: ([u8; 4], u16), dst: ([u8; 4], u16), seq: u32, ack: u32, flags: u8, payload: &[u8]) {
-        let len = 54 + payload.len();
-        self.ts_us += 7;
-        self.packets += 1;
-        let secs = 1_700_000_000 + self.ts_us / 1_000_000;
-        self.out.extend_from_slice(&u32::try_from(secs).unwrap_or(0).to_le_bytes());
-        self.out.extend_from_slice(&u32::try_from(self.ts_us % 1_000_000).unwrap_or(0).to_le_bytes());
-        let l = u32::try_from(len).unwrap_or(u32::MAX);
-        self.out.extend_from_slice(&l.to_le_bytes());
-        self.out.extend_from_slice(&l.to_le_bytes());
-        self.out.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
-        let total = u16::try_from(40 + payload.len()).unwrap_or(u16::MAX);
-        self.out.extend_from_slice(&[0x45, 0]);
-        self.out.extend_from_slice(&total.to_be_bytes());
-        self.out.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
-        self.out.extend_from_slice(&src.0);
-        self.out.extend_from_slice(&dst.0);
-        self.out.extend_from_slice(&src.1.to_be_bytes());
-        self.out.extend_from_slice(&dst.1.to_be_bytes());
-        self.out.extend_from_slice(&seq.to_be_bytes());
-        self.out.extend_from_slice(&ack.to_be_bytes());
-        self.out.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-        self.out.extend_from_slice(payload);
-    }
-}
-
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
-const PSH_ACK: u8 = 0x18;
-const FIN_ACK: u8 = 0x11;
+use super::synth::{Writer, ACK, FIN_ACK, PSH_ACK, SYN};
 
 fn command(args: &[&str]) -> Vec<u8> {
     let mut v = format!("*{}\r\n", args.len()).into_bytes();
@@ -80,11 +44,7 @@ fn exchange(c: u32, i: u32) -> (Vec<u8>, Vec<u8>) {
 
 /// The capture and how many packets and transactions it holds.
 pub fn redis_pipelined(spec: RedisSpec) -> (Vec<u8>, u64, u64) {
-    let mut w = Writer { out: Vec::new(), ts_us: 0, packets: 0 };
-    w.out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    w.out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    w.out.extend_from_slice(&65_535u32.to_le_bytes());
-    w.out.extend_from_slice(&1u32.to_le_bytes());
+    let mut w = Writer::pcap();
     let server = ([10, 0, 0, 2], 6379u16);
     let depth = spec.depth.max(1);
     for c in 0..spec.conns {

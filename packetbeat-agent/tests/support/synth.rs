@@ -17,19 +17,25 @@ pub struct Spec {
     pub segment_size: usize,
 }
 
-/// A classic-pcap writer of Ethernet/IPv4/TCP frames, 7 µs apart.
+/// A classic-pcap writer of Ethernet/IPv4/TCP frames, `tick_us` apart.
 pub struct Writer {
     /// The file so far.
     pub out: Vec<u8>,
     ts_us: u64,
+    tick_us: u64,
     /// Frames written.
     pub packets: u64,
 }
 
 impl Writer {
-    /// A pcap file with its global header.
+    /// A pcap file with its global header; frames 7 µs apart.
     pub fn pcap() -> Self {
-        let mut w = Self { out: Vec::new(), ts_us: 0, packets: 0 };
+        Self::pcap_ticking(7)
+    }
+
+    /// A pcap file with its global header; frames `tick_us` apart.
+    pub fn pcap_ticking(tick_us: u64) -> Self {
+        let mut w = Self { out: Vec::new(), ts_us: 0, tick_us, packets: 0 };
         w.out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
         w.out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         w.out.extend_from_slice(&65_535u32.to_le_bytes());
@@ -40,7 +46,7 @@ impl Writer {
     /// One frame from `src` to `dst`.
     pub fn frame(&mut self, src: ([u8; 4], u16), dst: ([u8; 4], u16), seq: u32, ack: u32, flags: u8, payload: &[u8]) {
         let len = 54 + payload.len();
-        self.ts_us += 7;
+        self.ts_us += self.tick_us;
         self.packets += 1;
         let secs = 1_700_000_000 + self.ts_us / 1_000_000;
         self.out.extend_from_slice(&u32::try_from(secs).unwrap_or(0).to_le_bytes());
@@ -75,11 +81,7 @@ pub const FIN_ACK: u8 = 0x11;
 
 /// The capture and how many packets and transactions it holds.
 pub fn http_keepalive(spec: Spec) -> (Vec<u8>, u64, u64) {
-    let mut w = Writer { out: Vec::new(), ts_us: 0, packets: 0 };
-    w.out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    w.out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    w.out.extend_from_slice(&65_535u32.to_le_bytes());
-    w.out.extend_from_slice(&1u32.to_le_bytes());
+    let mut w = Writer::pcap();
     let body_len = spec.segment_size * spec.body_segments as usize;
     let body = vec![b'x'; spec.segment_size];
     let server = ([10, 0, 0, 2], 80u16);
