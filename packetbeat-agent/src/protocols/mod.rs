@@ -11,6 +11,8 @@ pub mod mysql;
 pub mod pgsql;
 pub mod redis;
 pub mod registry;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::net::IpAddr;
 

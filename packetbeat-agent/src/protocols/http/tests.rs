@@ -12,39 +12,27 @@ use serde_json::{json, Value};
 
 use super::{HttpConfig, HttpState};
 use crate::event::{Status, Transaction};
-use crate::protocols::{ConnInfo, Direction, ParseCtx, ProtoStats, ProtocolState};
+use crate::protocols::testing::StreamHarness;
+use crate::protocols::{ConnInfo, Direction};
 use crate::time::Timestamp;
 
 const C2S: Direction = Direction::ToServer;
 const S2C: Direction = Direction::ToClient;
 
 /// The flow layer, reduced to what the protocol sees.
-struct Harness {
-    state: HttpState,
-    conn: ConnInfo,
-    out: Vec<Transaction>,
-    stats: ProtoStats,
-    pending: [Vec<u8>; 2],
-    ts: Timestamp,
-    max_buffered: usize,
-}
+type Harness = StreamHarness<HttpState>;
 
 impl Harness {
     fn new(cfg: HttpConfig) -> Self {
-        Self {
-            state: HttpState::new(Arc::new(cfg)),
-            conn: ConnInfo {
+        Self::with(
+            HttpState::new(Arc::new(cfg)),
+            ConnInfo {
                 client_ip: IpAddr::V4(Ipv4Addr::new(192, 168, 1, 104)),
                 client_port: 54742,
                 server_ip: IpAddr::V4(Ipv4Addr::new(192, 168, 1, 110)),
                 server_port: 80,
             },
-            out: Vec::new(),
-            stats: ProtoStats::default(),
-            pending: [Vec::new(), Vec::new()],
-            ts: Timestamp::from_parts(1_700_000_000, 0),
-            max_buffered: 0,
-        }
+        )
     }
 
     fn default() -> Self {
@@ -53,42 +41,6 @@ impl Harness {
 
     fn at(&mut self, secs: u64) -> &mut Self {
         self.ts = Timestamp::from_parts(1_700_000_000 + secs, 0);
-        self
-    }
-
-    fn feed(&mut self, dir: Direction, bytes: &[u8]) -> &mut Self {
-        let buf = &mut self.pending[dir.index()];
-        buf.extend_from_slice(bytes);
-        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
-        let used = self.state.parse(dir, buf, &mut cx);
-        assert!(used <= buf.len());
-        buf.drain(..used);
-        self.max_buffered = self.max_buffered.max(buf.len());
-        self
-    }
-
-    fn gap(&mut self, dir: Direction, len: u32) -> &mut Self {
-        self.pending[dir.index()].clear();
-        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
-        self.state.gap(dir, len, &mut cx);
-        self
-    }
-
-    fn fin(&mut self, dir: Direction) -> &mut Self {
-        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
-        self.state.fin(dir, &mut cx);
-        self
-    }
-
-    fn expire(&mut self) -> &mut Self {
-        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
-        self.state.expire(&mut cx);
-        self
-    }
-
-    fn close(&mut self) -> &mut Self {
-        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
-        self.state.close(&mut cx);
         self
     }
 }

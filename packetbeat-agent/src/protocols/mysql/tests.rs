@@ -11,39 +11,27 @@ use super::parser::{CLIENT_DEPRECATE_EOF, CLIENT_PROTOCOL_41, CLIENT_SSL, MYSQL_
 use super::state::MYSQL_MAX_PENDING;
 use super::{MysqlConfig, MysqlState};
 use crate::event::{Status, Transaction};
-use crate::protocols::{ConnInfo, Direction, ParseCtx, ProtoStats, ProtocolState};
+use crate::protocols::testing::StreamHarness;
+use crate::protocols::{ConnInfo, Direction, ProtoStats};
 use crate::time::Timestamp;
 
 const C2S: Direction = Direction::ToServer;
 const S2C: Direction = Direction::ToClient;
 
 /// The flow layer, reduced to what the protocol sees.
-struct Harness {
-    state: MysqlState,
-    conn: ConnInfo,
-    out: Vec<Transaction>,
-    stats: ProtoStats,
-    pending: [Vec<u8>; 2],
-    ts: Timestamp,
-    max_buffered: usize,
-}
+type Harness = StreamHarness<MysqlState>;
 
 impl Harness {
     fn new(cfg: MysqlConfig) -> Self {
-        Self {
-            state: MysqlState::new(Arc::new(cfg)),
-            conn: ConnInfo {
+        Self::with(
+            MysqlState::new(Arc::new(cfg)),
+            ConnInfo {
                 client_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
                 client_port: 40000,
                 server_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
                 server_port: 3306,
             },
-            out: Vec::new(),
-            stats: ProtoStats::default(),
-            pending: [Vec::new(), Vec::new()],
-            ts: Timestamp::from_parts(1_700_000_000, 0),
-            max_buffered: 0,
-        }
+        )
     }
 
     fn default() -> Self {
@@ -53,40 +41,6 @@ impl Harness {
     fn at(&mut self, millis: u64) -> &mut Self {
         self.ts = Timestamp(Timestamp::from_parts(1_700_000_000, 0).0 + millis * 1_000_000);
         self
-    }
-
-    fn feed(&mut self, dir: Direction, bytes: &[u8]) -> &mut Self {
-        let buf = &mut self.pending[dir.index()];
-        buf.extend_from_slice(bytes);
-        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
-        let used = self.state.parse(dir, buf, &mut cx);
-        assert!(used <= buf.len());
-        buf.drain(..used);
-        self.max_buffered = self.max_buffered.max(buf.len());
-        self
-    }
-
-    fn gap(&mut self, dir: Direction, len: u32) -> &mut Self {
-        self.pending[dir.index()].clear();
-        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
-        self.state.gap(dir, len, &mut cx);
-        self
-    }
-
-    fn expire(&mut self) -> &mut Self {
-        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
-        self.state.expire(&mut cx);
-        self
-    }
-
-    fn close(&mut self) -> &mut Self {
-        let mut cx = ParseCtx { ts: self.ts, conn: &self.conn, out: &mut self.out, stats: &mut self.stats };
-        self.state.close(&mut cx);
-        self
-    }
-
-    fn take(&mut self) -> Vec<Transaction> {
-        std::mem::take(&mut self.out)
     }
 }
 

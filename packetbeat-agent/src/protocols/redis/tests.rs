@@ -9,39 +9,27 @@ use serde_json::Value;
 
 use super::{RedisConfig, RedisState};
 use crate::event::{Status, Transaction};
-use crate::protocols::{ConnInfo, Direction, ParseCtx, ProtoStats, ProtocolState};
+use crate::protocols::testing::StreamHarness;
+use crate::protocols::{ConnInfo, Direction};
 use crate::time::Timestamp;
 
 const C2S: Direction = Direction::ToServer;
 const S2C: Direction = Direction::ToClient;
 
 /// The flow layer, reduced to what the protocol sees.
-struct Harness {
-    state: RedisState,
-    conn: ConnInfo,
-    out: Vec<Transaction>,
-    stats: ProtoStats,
-    pending: [Vec<u8>; 2],
-    ts: Timestamp,
-    max_buffered: usize,
-}
+type Harness = StreamHarness<RedisState>;
 
 impl Harness {
     fn new(cfg: RedisConfig) -> Self {
-        Self {
-            state: RedisState::new(Arc::new(cfg)),
-            conn: ConnInfo {
+        Self::with(
+            RedisState::new(Arc::new(cfg)),
+            ConnInfo {
                 client_ip: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
                 client_port: 40000,
                 server_ip: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
                 server_port: 6379,
             },
-            out: Vec::new(),
-            stats: ProtoStats::default(),
-            pending: [Vec::new(), Vec::new()],
-            ts: Timestamp::from_parts(1_700_000_000, 0),
-            max_buffered: 0,
-        }
+        )
     }
 
     fn default() -> Self {
@@ -50,45 +38,6 @@ impl Harness {
 
     fn at_ms(&mut self, ms: u64) -> &mut Self {
         self.ts = Timestamp(1_700_000_000_000_000_000 + ms * 1_000_000);
-        self
-    }
-
-    fn cx<'a>(
-        conn: &'a ConnInfo,
-        out: &'a mut Vec<Transaction>,
-        stats: &'a mut ProtoStats,
-        ts: Timestamp,
-    ) -> ParseCtx<'a> {
-        ParseCtx { ts, conn, out, stats }
-    }
-
-    fn feed(&mut self, dir: Direction, bytes: &[u8]) -> &mut Self {
-        let buf = &mut self.pending[dir.index()];
-        buf.extend_from_slice(bytes);
-        let mut cx = Self::cx(&self.conn, &mut self.out, &mut self.stats, self.ts);
-        let used = self.state.parse(dir, buf, &mut cx);
-        assert!(used <= buf.len());
-        buf.drain(..used);
-        self.max_buffered = self.max_buffered.max(buf.len());
-        self
-    }
-
-    fn gap(&mut self, dir: Direction, len: u32) -> &mut Self {
-        self.pending[dir.index()].clear();
-        let mut cx = Self::cx(&self.conn, &mut self.out, &mut self.stats, self.ts);
-        self.state.gap(dir, len, &mut cx);
-        self
-    }
-
-    fn expire(&mut self) -> &mut Self {
-        let mut cx = Self::cx(&self.conn, &mut self.out, &mut self.stats, self.ts);
-        self.state.expire(&mut cx);
-        self
-    }
-
-    fn close(&mut self) -> &mut Self {
-        let mut cx = Self::cx(&self.conn, &mut self.out, &mut self.stats, self.ts);
-        self.state.close(&mut cx);
         self
     }
 }
