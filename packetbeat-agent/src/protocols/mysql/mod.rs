@@ -38,6 +38,8 @@ pub mod response;
 pub mod state;
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod tests;
 
 pub use config::MysqlConfig;
