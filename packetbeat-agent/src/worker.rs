@@ -8,6 +8,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use serde_json::{json, Value};
 
 use crate::config::Limits;
+use crate::event::conn_cache::ConnCache;
 use crate::event::envelope::{self, AgentInfo};
 use crate::event::Transaction;
 use crate::flow::{FlowTable, Publish};
@@ -43,6 +44,12 @@ pub struct Publisher {
     out: Sender<Chunk>,
     /// Emptied chunk buffers coming back from the output thread, so the steady state reuses them.
     free: Receiver<Vec<u8>>,
+    /// Rendered envelope strings of recent connections.
+    conns: ConnCache,
+    /// What follows every transaction's own fields (`agent.*`, `host.*`, …, `@metadata`).
+    tail: Vec<u8>,
+    /// Documents must go through a tree (configured processors, root `fields`).
+    via_tree: bool,
     /// Events serialized.
     pub published: u64,
     /// Events dropped because the output queue was full (live capture only).
@@ -55,7 +62,20 @@ impl Publisher {
     /// A publisher sending to `out` and taking buffers back from `free`.
     #[must_use]
     pub fn new(settings: PublishSettings, out: Sender<Chunk>, free: Receiver<Vec<u8>>) -> Self {
-        Self { settings, chunk: Chunk::default(), out, free, published: 0, dropped_queue_full: 0, dropped_outgoing: 0 }
+        let tail = envelope::tail(&settings.agent);
+        let via_tree = !settings.processors.is_empty() || matches!(settings.agent.fields, Some((_, true)));
+        Self {
+            settings,
+            chunk: Chunk::default(),
+            out,
+            free,
+            conns: ConnCache::default(),
+            tail,
+            via_tree,
+            published: 0,
+            dropped_queue_full: 0,
+            dropped_outgoing: 0,
+        }
     }
 
     /// Sends the current chunk, if any.
@@ -88,16 +108,26 @@ impl Publisher {
             self.dropped_outgoing += 1;
             return;
         }
-        processors::apply(&self.settings.processors, &mut doc);
         doc.insert(
             "@metadata".into(),
             json!({"beat": "packetbeat", "type": "_doc", "version": self.settings.agent.version}),
         );
+        self.write_tree(doc);
+    }
+
+    /// Applies the processors to `doc` and appends it.
+    fn write_tree(&mut self, mut doc: serde_json::Map<String, Value>) {
+        processors::apply(&self.settings.processors, &mut doc);
         if serde_json::to_writer(&mut self.chunk.bytes, &Value::Object(doc)).is_ok() {
-            self.chunk.bytes.push(b'\n');
-            self.chunk.events += 1;
-            self.published += 1;
+            self.end_event();
         }
+    }
+
+    /// Ends the event just written: newline, counters, and a flush when the chunk is full.
+    fn end_event(&mut self) {
+        self.chunk.bytes.push(b'\n');
+        self.chunk.events += 1;
+        self.published += 1;
         if self.chunk.bytes.len() >= CHUNK_BYTES {
             self.flush();
         }
@@ -105,9 +135,26 @@ impl Publisher {
 }
 
 impl Publish for Publisher {
+    /// Writes the transaction's document straight into the chunk. Only when processors or root
+    /// `fields` are configured is it parsed back into a tree for them to work on.
     fn publish(&mut self, tx: Transaction, conn: &ConnInfo) {
-        let doc = envelope::build(tx, conn, &self.settings.agent);
-        self.publish_doc(doc);
+        let strings = self.conns.get(conn, &self.settings.agent);
+        if self.settings.ignore_outgoing && strings.direction == "egress" {
+            self.dropped_outgoing += 1;
+            return;
+        }
+        let start = self.chunk.bytes.len();
+        envelope::write_transaction(&mut self.chunk.bytes, &tx, conn, strings, &self.tail);
+        if !self.via_tree {
+            self.end_event();
+            return;
+        }
+        let parsed = serde_json::from_slice(self.chunk.bytes.get(start..).unwrap_or_default());
+        self.chunk.bytes.truncate(start);
+        if let Ok(mut doc) = parsed {
+            envelope::add_root_fields(&mut doc, &self.settings.agent);
+            self.write_tree(doc);
+        }
     }
 }
 

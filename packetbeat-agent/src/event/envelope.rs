@@ -9,8 +9,10 @@ use std::net::IpAddr;
 use serde_json::{json, Map, Value};
 
 use super::community_id::community_id_v1;
-use super::Transaction;
+use super::fields::Key;
+use super::{json, Transaction};
 use crate::protocols::ConnInfo;
+use crate::time::Timestamp;
 
 /// Who publishes: the `agent.*` / `host.*` values and the local addresses used for
 /// `network.direction`. Built once at start.
@@ -72,160 +74,287 @@ fn is_local(ip: IpAddr, local: &[IpAddr]) -> bool {
     special || local.contains(&ip)
 }
 
-fn endpoint(ip: IpAddr, port: u16, bytes: Option<u64>, domain: Option<&Value>) -> Value {
-    let mut m = Map::new();
-    m.insert("ip".into(), json!(ip.to_string()));
-    m.insert("port".into(), json!(port));
-    if let Some(b) = bytes {
-        m.insert("bytes".into(), json!(b));
-    }
-    if let Some(d) = domain {
-        m.insert("domain".into(), d.clone());
-    }
-    Value::Object(m)
-}
-
-fn push_unique(list: &mut Vec<Value>, v: Value) {
-    if !list.contains(&v) {
-        list.push(v);
-    }
-}
-
-/// Builds the document of `tx` on connection `conn`.
+/// `network.direction` of a connection, seen from this host.
 #[must_use]
-pub fn build(tx: Transaction, conn: &ConnInfo, agent: &AgentInfo) -> Map<String, Value> {
-    let Transaction {
-        kind,
-        ts,
-        start,
-        end,
-        status,
-        request_bytes,
-        response_bytes,
-        method,
-        query,
-        notes,
-        request,
-        response,
-        fields,
-    } = tx;
-    let mut doc = Map::new();
-    let mut related: Map<String, Value> = Map::new();
-    let mut domain = None;
-    for (k, v) in fields {
-        if let Some(r) = k.strip_prefix("related.") {
-            related.insert(r.to_owned(), v);
-        } else if k == "destination.domain" {
-            domain = Some(v);
-        } else {
-            insert_dotted(&mut doc, &k, v);
-        }
-    }
-
-    doc.insert("@timestamp".into(), json!(ts.rfc3339()));
-    doc.insert("type".into(), json!(kind));
-    doc.insert("status".into(), json!(status.as_str()));
-
-    let mut event = match doc.remove("event") {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    event.insert("kind".into(), json!("event"));
-    event.insert("category".into(), json!(["network"]));
-    event.insert("type".into(), json!(["connection", "protocol"]));
-    event.entry("dataset").or_insert_with(|| json!(kind));
-    if let Some(s) = start {
-        event.insert("start".into(), json!(s.rfc3339()));
-    }
-    if let Some(e) = end {
-        event.insert("end".into(), json!(e.rfc3339()));
-    }
-    if let (Some(s), Some(e)) = (start, end) {
-        if let Some(d) = e.since(s) {
-            event.insert("duration".into(), json!(d));
-        }
-    }
-    doc.insert("event".into(), Value::Object(event));
-
-    let mut network = match doc.remove("network") {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    network.insert("transport".into(), json!("tcp"));
-    network.insert("protocol".into(), json!(kind));
-    network.insert("type".into(), json!(if conn.client_ip.is_ipv4() { "ipv4" } else { "ipv6" }));
-    network.insert(
-        "community_id".into(),
-        json!(community_id_v1(conn.client_ip, conn.client_port, conn.server_ip, conn.server_port, 6, 0)),
-    );
-    let total = request_bytes.unwrap_or(0) + response_bytes.unwrap_or(0);
-    if request_bytes.is_some() || response_bytes.is_some() {
-        network.insert("bytes".into(), json!(total));
-    }
-    let direction = if is_local(conn.server_ip, &agent.local_ips) {
+pub fn direction(conn: &ConnInfo, agent: &AgentInfo) -> &'static str {
+    if is_local(conn.server_ip, &agent.local_ips) {
         "ingress"
     } else if is_local(conn.client_ip, &agent.local_ips) {
         "egress"
     } else {
         "unknown"
-    };
-    network.insert("direction".into(), json!(direction));
-    doc.insert("network".into(), Value::Object(network));
+    }
+}
 
-    let src = endpoint(conn.client_ip, conn.client_port, request_bytes, None);
-    let dst = endpoint(conn.server_ip, conn.server_port, response_bytes, domain.as_ref());
-    doc.insert("source".into(), src.clone());
-    doc.insert("client".into(), src);
-    doc.insert("destination".into(), dst.clone());
-    doc.insert("server".into(), dst);
+/// The envelope's per-connection strings, rendered once per connection rather than per event
+/// (the community id alone is a SHA-1 and a base64 encoding).
+#[derive(Clone, Debug, Default)]
+pub struct ConnStrings {
+    /// `source.ip`.
+    pub client_ip: String,
+    /// `destination.ip`.
+    pub server_ip: String,
+    /// `network.community_id`.
+    pub community_id: String,
+    /// `network.type`.
+    pub network_type: &'static str,
+    /// `network.direction`.
+    pub direction: &'static str,
+}
 
-    let mut ips = vec![json!(conn.client_ip.to_string())];
-    push_unique(&mut ips, json!(conn.server_ip.to_string()));
-    if let Some(Value::Array(extra)) = related.remove("ip") {
-        for v in extra {
-            push_unique(&mut ips, v);
+impl ConnStrings {
+    /// Renders the strings of `conn`, reusing this value's buffers.
+    pub fn render(&mut self, conn: &ConnInfo, agent: &AgentInfo) {
+        use std::fmt::Write as _;
+        self.client_ip.clear();
+        self.server_ip.clear();
+        let _ = write!(self.client_ip, "{}", conn.client_ip);
+        let _ = write!(self.server_ip, "{}", conn.server_ip);
+        self.community_id = community_id_v1(conn.client_ip, conn.client_port, conn.server_ip, conn.server_port, 6, 0);
+        self.network_type = if conn.client_ip.is_ipv4() { "ipv4" } else { "ipv6" };
+        self.direction = direction(conn, agent);
+    }
+}
+
+/// What libbeat appends to every event, rendered once: `,"agent":{…},"host":{…},"ecs":{…}`, config
+/// `tags` and `fields` (unless `fields_under_root`, which must merge into the root instead), and
+/// `@metadata`.
+#[must_use]
+pub fn tail(agent: &AgentInfo) -> Vec<u8> {
+    let mut doc = Map::new();
+    add_agent_members(&mut doc, agent);
+    doc.insert("@metadata".into(), json!({"beat": "packetbeat", "type": "_doc", "version": agent.version}));
+    let mut out = serde_json::to_vec(&Value::Object(doc)).unwrap_or_default();
+    // `{…}` → `,…`: members to append to an open object.
+    out.pop();
+    if let Some(first) = out.first_mut() {
+        *first = b',';
+    }
+    out
+}
+
+/// Names the envelope writes at the top level; protocol fields under them are merged into the
+/// envelope's objects (or, for plain values, left out) rather than written a second time.
+const ENVELOPE_NAMES: [&str; 20] = [
+    "@timestamp",
+    "type",
+    "status",
+    "event",
+    "network",
+    "source",
+    "client",
+    "destination",
+    "server",
+    "related",
+    "method",
+    "query",
+    "request",
+    "response",
+    "error",
+    "agent",
+    "host",
+    "ecs",
+    "tags",
+    "@metadata",
+];
+
+fn raw(out: &mut Vec<u8>, first: &mut bool, k: &str, v: &str) {
+    json::key(out, first, k);
+    json::string(out, v);
+}
+
+fn time(out: &mut Vec<u8>, first: &mut bool, k: &str, ts: Timestamp) {
+    json::key(out, first, k);
+    out.push(b'"');
+    out.extend_from_slice(&ts.rfc3339_bytes());
+    out.push(b'"');
+}
+
+fn number(out: &mut Vec<u8>, first: &mut bool, k: &str, n: u64) {
+    json::key(out, first, k);
+    json::uint(out, n);
+}
+
+/// `"name":{…own members…, …protocol fields under name that own does not name…}`.
+fn object(
+    out: &mut Vec<u8>,
+    name: &str,
+    fields: &[(Key, Value)],
+    own: &[&str],
+    write_own: impl FnOnce(&mut Vec<u8>, &mut bool),
+) {
+    let mut first = false;
+    json::key(out, &mut first, name);
+    out.push(b'{');
+    let mut first = true;
+    write_own(out, &mut first);
+    json::members(out, json::section(fields, name), name.len() + 1, &mut first, &|h| own.contains(&h));
+    out.push(b'}');
+}
+
+fn endpoint(
+    out: &mut Vec<u8>,
+    name: &str,
+    fields: &[(Key, Value)],
+    ip: &str,
+    port: u16,
+    bytes: Option<u64>,
+    domain: Option<&Value>,
+) {
+    object(out, name, fields, &["ip", "port", "bytes", "domain"], |out, first| {
+        raw(out, first, "ip", ip);
+        number(out, first, "port", u64::from(port));
+        if let Some(b) = bytes {
+            number(out, first, "bytes", b);
+        }
+        if let Some(d) = domain {
+            json::key(out, first, "domain");
+            json::value(out, d);
+        }
+    });
+}
+
+/// `related.ip` (client, server, then the protocol's) and the protocol's other `related.*` lists,
+/// each without repeats; empty lists are left out.
+fn related(out: &mut Vec<u8>, fields: &[(Key, Value)], cs: &ConnStrings) {
+    let mut first = false;
+    json::key(out, &mut first, "related");
+    out.push(b'{');
+    let mut first = true;
+    json::key(out, &mut first, "ip");
+    out.push(b'[');
+    json::string(out, &cs.client_ip);
+    if cs.server_ip != cs.client_ip {
+        out.push(b',');
+        json::string(out, &cs.server_ip);
+    }
+    let extra_ips = fields.iter().find(|(k, _)| k == "related.ip").and_then(|(_, v)| v.as_array());
+    for (i, v) in extra_ips.into_iter().flatten().enumerate() {
+        let seen = v.as_str().is_some_and(|s| s == cs.client_ip || s == cs.server_ip)
+            || extra_ips.is_some_and(|all| all.get(..i).is_some_and(|before| before.contains(v)));
+        if !seen {
+            out.push(b',');
+            json::value(out, v);
         }
     }
-    let mut rel = Map::new();
-    rel.insert("ip".into(), Value::Array(ips));
-    for (k, v) in related {
-        if let Value::Array(items) = v {
-            let mut out = Vec::new();
-            for i in items {
-                push_unique(&mut out, i);
-            }
-            if !out.is_empty() {
-                rel.insert(k, Value::Array(out));
+    out.push(b']');
+    for (k, v) in json::section(fields, "related") {
+        let (Some(name), Some(items)) = (k.strip_prefix("related."), v.as_array()) else { continue };
+        if name == "ip" || name.contains('.') || items.is_empty() {
+            continue;
+        }
+        json::key(out, &mut first, name);
+        out.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if !items.get(..i).is_some_and(|before| before.contains(item)) {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json::value(out, item);
             }
         }
+        out.push(b']');
     }
-    doc.insert("related".into(), Value::Object(rel));
+    out.push(b'}');
+}
 
-    if let Some(m) = method {
-        doc.insert("method".into(), json!(m));
-    }
-    if let Some(q) = query {
-        doc.insert("query".into(), json!(q));
-    }
-    if let Some(r) = request {
-        doc.insert("request".into(), json!(r));
-    }
-    if let Some(r) = response {
-        doc.insert("response".into(), json!(r));
-    }
-    match notes.len() {
-        0 => {}
-        1 => insert_dotted(&mut doc, "error.message", json!(notes[0])),
-        _ => insert_dotted(&mut doc, "error.message", json!(notes)),
-    }
+/// Writes the document of `tx` on connection `conn` as one JSON object: the Packetbeat 8.x ECS
+/// layout, with the protocol's dotted fields nested and merged into the envelope's objects.
+/// `cs` holds the connection's rendered strings and `tail` what [`tail`] returned.
+pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, conn: &ConnInfo, cs: &ConnStrings, tail: &[u8]) {
+    let fields = tx.fields.as_slice();
+    let kind = tx.kind;
+    out.push(b'{');
+    let mut first = true;
+    time(out, &mut first, "@timestamp", tx.ts);
+    raw(out, &mut first, "type", kind);
+    raw(out, &mut first, "status", tx.status.as_str());
+    json::members(out, fields, 0, &mut first, &|h| ENVELOPE_NAMES.contains(&h));
 
-    add_agent(&mut doc, agent);
+    let has_dataset = fields.iter().any(|(k, _)| k == "event.dataset");
+    object(out, "event", fields, &["kind", "category", "type", "start", "end", "duration"], |out, first| {
+        raw(out, first, "kind", "event");
+        json::key(out, first, "category");
+        out.extend_from_slice(br#"["network"]"#);
+        json::key(out, first, "type");
+        out.extend_from_slice(br#"["connection","protocol"]"#);
+        if !has_dataset {
+            raw(out, first, "dataset", kind);
+        }
+        if let Some(s) = tx.start {
+            time(out, first, "start", s);
+        }
+        if let Some(e) = tx.end {
+            time(out, first, "end", e);
+        }
+        if let Some(d) = tx.start.zip(tx.end).and_then(|(s, e)| e.since(s)) {
+            number(out, first, "duration", d);
+        }
+    });
+
+    let own = ["transport", "protocol", "type", "community_id", "bytes", "direction"];
+    object(out, "network", fields, &own, |out, first| {
+        raw(out, first, "transport", "tcp");
+        raw(out, first, "protocol", kind);
+        raw(out, first, "type", cs.network_type);
+        raw(out, first, "community_id", &cs.community_id);
+        if tx.request_bytes.is_some() || tx.response_bytes.is_some() {
+            number(out, first, "bytes", tx.request_bytes.unwrap_or(0) + tx.response_bytes.unwrap_or(0));
+        }
+        raw(out, first, "direction", cs.direction);
+    });
+
+    let domain = fields.iter().find(|(k, _)| k == "destination.domain").map(|(_, v)| v);
+    for name in ["source", "client"] {
+        endpoint(out, name, fields, &cs.client_ip, conn.client_port, tx.request_bytes, None);
+    }
+    for name in ["destination", "server"] {
+        endpoint(out, name, fields, &cs.server_ip, conn.server_port, tx.response_bytes, domain);
+    }
+    related(out, fields, cs);
+
+    for (k, v) in [("method", &tx.method), ("query", &tx.query), ("request", &tx.request), ("response", &tx.response)] {
+        if let Some(v) = v {
+            raw(out, &mut first, k, v);
+        }
+    }
+    if !tx.notes.is_empty() || !json::section(fields, "error").is_empty() {
+        object(out, "error", fields, if tx.notes.is_empty() { &[] } else { &["message"] }, |out, first| {
+            match tx.notes.as_slice() {
+                [] => {}
+                [one] => raw(out, first, "message", one),
+                many => {
+                    json::key(out, first, "message");
+                    let _ = serde_json::to_writer(&mut *out, many);
+                }
+            }
+        });
+    }
+    out.extend_from_slice(tail);
+    out.push(b'}');
+}
+
+/// The document of `tx` as a map: [`write_transaction`] parsed back (tests, tools).
+#[must_use]
+pub fn to_map(tx: &Transaction, conn: &ConnInfo, agent: &AgentInfo) -> Map<String, Value> {
+    let mut cs = ConnStrings::default();
+    cs.render(conn, agent);
+    let mut out = Vec::new();
+    write_transaction(&mut out, tx, conn, &cs, &tail(agent));
+    let mut doc: Map<String, Value> = serde_json::from_slice(&out).unwrap_or_default();
+    add_root_fields(&mut doc, agent);
     doc
 }
 
 /// Adds what libbeat adds to every event: `agent.*`, `host.name`, `ecs.version`, config `tags` and
 /// `fields`.
 pub fn add_agent(doc: &mut Map<String, Value>, agent: &AgentInfo) {
+    add_agent_members(doc, agent);
+    add_root_fields(doc, agent);
+}
+
+/// [`add_agent`] without root `fields`.
+fn add_agent_members(doc: &mut Map<String, Value>, agent: &AgentInfo) {
     doc.insert(
         "agent".into(),
         json!({
@@ -241,13 +370,16 @@ pub fn add_agent(doc: &mut Map<String, Value>, agent: &AgentInfo) {
     if !agent.tags.is_empty() {
         doc.insert("tags".into(), json!(agent.tags));
     }
-    if let Some((fields, under_root)) = &agent.fields {
-        if *under_root {
-            for (k, v) in fields {
-                doc.insert(k.clone(), v.clone());
-            }
-        } else {
-            doc.insert("fields".into(), Value::Object(fields.clone()));
+    if let Some((fields, false)) = &agent.fields {
+        doc.insert("fields".into(), Value::Object(fields.clone()));
+    }
+}
+
+/// Config `fields` with `fields_under_root`: merged into the root, replacing what is there.
+pub fn add_root_fields(doc: &mut Map<String, Value>, agent: &AgentInfo) {
+    if let Some((fields, true)) = &agent.fields {
+        for (k, v) in fields {
+            doc.insert(k.clone(), v.clone());
         }
     }
 }
@@ -255,8 +387,8 @@ pub fn add_agent(doc: &mut Map<String, Value>, agent: &AgentInfo) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::fields::Fields;
     use crate::event::Status;
-    use crate::time::Timestamp;
 
     fn agent() -> AgentInfo {
         AgentInfo {
@@ -279,10 +411,10 @@ mod tests {
             server_ip: "127.0.0.1".parse().unwrap(),
             server_port: 80,
         };
-        let mut fields = Map::new();
-        fields.insert("http.response.status_code".into(), json!(200));
-        fields.insert("destination.domain".into(), json!("example.com"));
-        fields.insert("related.hosts".into(), json!(["example.com", "example.com"]));
+        let mut fields = Fields::new();
+        fields.insert("http.response.status_code", 200);
+        fields.insert("destination.domain", "example.com");
+        fields.insert("related.hosts", json!(["example.com", "example.com"]));
         let tx = Transaction {
             kind: "http",
             ts: Timestamp(1_000_000_000),
@@ -295,7 +427,7 @@ mod tests {
             fields,
             ..Default::default()
         };
-        let doc = Value::Object(build(tx, &conn, &agent()));
+        let doc = Value::Object(to_map(&tx, &conn, &agent()));
         assert_eq!(doc["event"]["duration"], json!(18_341_000));
         assert_eq!(doc["network"]["bytes"], json!(1721));
         assert_eq!(doc["network"]["direction"], json!("ingress"));

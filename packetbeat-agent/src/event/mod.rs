@@ -5,9 +5,12 @@
 //! `network.*` with the community id, `source`/`destination`/`client`/`server`, `related.*`, `agent.*`).
 
 pub mod community_id;
+pub mod conn_cache;
 pub mod envelope;
+pub mod fields;
+pub mod json;
 
-use serde_json::{Map, Value};
+pub use fields::Fields;
 
 use crate::time::Timestamp;
 
@@ -63,5 +66,5 @@ pub struct Transaction {
     /// `"destination.domain"`…), expanded into nested objects by the envelope. A value under
     /// `"related.ip"`, `"related.hosts"` or `"related.user"` must be an array and is merged,
     /// de-duplicated, with what the envelope computes.
-    pub fields: Map<String, Value>,
+    pub fields: Fields,
 }

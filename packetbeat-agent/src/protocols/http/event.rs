@@ -16,7 +16,7 @@ use super::decode::decode_body;
 use super::message::HttpMessage;
 use super::parser::{parse_head, trim, StartLine, HTTP_MAX_HEADERS};
 use super::url::{encode_values, full_url, parse_query, parse_target, Values};
-use crate::event::{Status, Transaction};
+use crate::event::{Fields, Status, Transaction};
 use crate::protocols::ConnInfo;
 
 /// What the event needs from a head, read again from the raw bytes.
@@ -276,24 +276,24 @@ fn hide_secrets(values: Values, cfg: &HttpConfig) -> Values {
 #[derive(Default)]
 struct Builder {
     tx: Transaction,
-    fields: Map<String, Value>,
+    fields: Fields,
     related_ip: Vec<Value>,
     related_hosts: Vec<Value>,
     related_user: Vec<Value>,
 }
 
 impl Builder {
-    fn set(&mut self, key: &str, value: impl Into<Value>) {
-        self.fields.insert(key.to_owned(), value.into());
+    fn set(&mut self, key: &'static str, value: impl Into<Value>) {
+        self.fields.insert(key, value);
     }
 
-    fn set_str(&mut self, key: &str, value: &str) {
+    fn set_str(&mut self, key: &'static str, value: &str) {
         if !value.is_empty() {
             self.set(key, value);
         }
     }
 
-    fn set_nonzero(&mut self, key: &str, value: u64) {
+    fn set_nonzero(&mut self, key: &'static str, value: u64) {
         if value != 0 {
             self.set(key, value);
         }
@@ -412,7 +412,7 @@ impl Builder {
             ("related.user", self.related_user),
         ] {
             if !list.is_empty() {
-                self.fields.insert(key.to_owned(), Value::Array(list));
+                self.fields.insert(key, Value::Array(list));
             }
         }
         self.tx.fields = self.fields;

@@ -89,7 +89,7 @@ fn keep_alive_request_response_fields() {
         "destination.domain": "www.example.com",
         "related.hosts": ["www.example.com"],
     });
-    assert_eq!(Value::Object(tx.fields.clone()), expected);
+    assert_eq!(Value::Object(tx.fields.to_map()), expected);
     assert_eq!(h.out[1].status, Status::Error);
     assert_eq!(field(&h.out[1], "http.response.status_phrase"), "not found");
     assert_eq!(h.stats.transactions, 2);

@@ -77,7 +77,7 @@ pub fn build_transaction(cmd: Command, resp: Option<Response>, cfg: &MysqlConfig
         tx.request = Some(raw_query.clone());
     }
     if !params.is_empty() {
-        tx.fields.insert("params".into(), json!(params));
+        tx.fields.insert("params", json!(params));
     }
     if let Some(resp) = resp {
         if code == COM_STMT_PREPARE && resp.prepare.is_some() && resp.error.is_none() {
@@ -86,17 +86,17 @@ pub fn build_transaction(cmd: Command, resp: Option<Response>, cfg: &MysqlConfig
         }
         tx.end = resp.ts;
         tx.response_bytes = Some(resp.bytes);
-        tx.fields.insert("mysql.affected_rows".into(), json!(resp.affected_rows));
-        tx.fields.insert("mysql.insert_id".into(), json!(resp.insert_id));
-        tx.fields.insert("mysql.num_rows".into(), json!(resp.num_rows));
-        tx.fields.insert("mysql.num_fields".into(), json!(resp.num_fields));
+        tx.fields.insert("mysql.affected_rows", json!(resp.affected_rows));
+        tx.fields.insert("mysql.insert_id", json!(resp.insert_id));
+        tx.fields.insert("mysql.num_rows", json!(resp.num_rows));
+        tx.fields.insert("mysql.num_fields", json!(resp.num_fields));
         if let Some((code, message)) = &resp.error {
             tx.status = Status::Error;
-            tx.fields.insert("mysql.error_code".into(), json!(code));
-            tx.fields.insert("mysql.error_message".into(), json!(message));
+            tx.fields.insert("mysql.error_code", json!(code));
+            tx.fields.insert("mysql.error_message", json!(message));
         }
         if !resp.tables.is_empty() {
-            tx.fields.insert("path".into(), json!(resp.tables.join(", ")));
+            tx.fields.insert("path", json!(resp.tables.join(", ")));
         }
         if cfg.send_response {
             let csv = csv(&resp.columns, &resp.rows);

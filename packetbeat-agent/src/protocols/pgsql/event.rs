@@ -119,17 +119,17 @@ impl PgsqlTx {
         tx.request_bytes = Some(self.request_bytes);
         tx.response_bytes = Some(end.map_or(0, |(_, b)| b));
         let num_fields = self.desc.as_deref().map_or(0, <[FieldDesc]>::len);
-        tx.fields.insert("pgsql.num_rows".into(), json!(self.num_rows));
-        tx.fields.insert("pgsql.num_fields".into(), json!(num_fields));
+        tx.fields.insert("pgsql.num_rows", json!(self.num_rows));
+        tx.fields.insert("pgsql.num_fields", json!(num_fields));
         if let Some(e) = &self.error {
             tx.status = Status::Error;
-            tx.fields.insert("pgsql.error_code".into(), json!(e.code));
-            tx.fields.insert("pgsql.error_message".into(), json!(e.message));
-            tx.fields.insert("pgsql.error_severity".into(), json!(e.severity));
+            tx.fields.insert("pgsql.error_code", json!(e.code));
+            tx.fields.insert("pgsql.error_message", json!(e.message));
+            tx.fields.insert("pgsql.error_severity", json!(e.severity));
         }
         if let Some(params) = self.params {
             let list: Vec<Value> = params.into_iter().map(|p| p.map_or(Value::Null, Value::String)).collect();
-            tx.fields.insert("params".into(), Value::Array(list));
+            tx.fields.insert("params", Value::Array(list));
         }
         if let Some(q) = &self.query {
             tx.method = Some(method_of(q));

@@ -74,21 +74,21 @@ pub fn build_transaction(
         ..Transaction::default()
     };
     if let Some(r) = &cmd.resource {
-        tx.fields.insert("resource".into(), json!(r));
+        tx.fields.insert("resource", json!(r));
     }
-    tx.fields.insert("event.action".into(), json!(format!("redis.{}", cmd.method.to_ascii_lowercase())));
+    tx.fields.insert("event.action", json!(format!("redis.{}", cmd.method.to_ascii_lowercase())));
     if req.lost_bytes {
         tx.notes.push(NOTE_REQUEST_LOSS.to_owned());
     }
     match reply {
         Some(r) if r.is_error => {
             tx.status = Status::Error;
-            tx.fields.insert("redis.error".into(), json!(r.text));
-            tx.fields.insert("event.outcome".into(), json!("failure"));
+            tx.fields.insert("redis.error", json!(r.text));
+            tx.fields.insert("event.outcome", json!("failure"));
         }
         Some(r) => {
             tx.status = Status::Ok;
-            tx.fields.insert("redis.return_value".into(), json!(r.text));
+            tx.fields.insert("redis.return_value", json!(r.text));
         }
         None => tx.status = Status::Error,
     }

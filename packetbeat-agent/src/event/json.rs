@@ -1,0 +1,189 @@
+//! JSON written straight into the output buffer: the pieces the event writer is made of.
+//!
+//! Events are the agent's hottest output path (one per transaction), so they are not built as
+//! `serde_json::Value` trees and then serialized: static parts are written as byte literals, numbers
+//! through `itoa`, strings and protocol values through `serde_json`'s own escaping, and dotted-key
+//! [`Fields`](super::fields::Fields) become nested objects in one pass over their sorted keys.
+
+use std::cmp::Ordering;
+
+use serde_json::Value;
+
+use super::fields::{key_order, Key};
+
+/// Appends `s` as a JSON string (quoted and escaped). Most strings need no escaping and are found
+/// so eight bytes at a time; the others go through `serde_json`'s escaping.
+pub fn string(out: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    if needs_escape(b) {
+        // Writing into a Vec cannot fail, and a &str always serializes.
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        out.reserve(b.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(b);
+        out.push(b'"');
+    }
+}
+
+/// Whether `b` may hold a byte JSON must escape (`"`, `\\`, or below 0x20). The word test can say
+/// yes for a string that is fine (borrows between lanes), never no for one that is not.
+fn needs_escape(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero_lane = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let (words, rest) = b.as_chunks::<8>();
+    words.iter().any(|w| {
+        let v = u64::from_le_bytes(*w);
+        (v.wrapping_sub(LO * 0x20) & !v & HI)
+            | zero_lane(v ^ (LO * u64::from(b'"')))
+            | zero_lane(v ^ (LO * u64::from(b'\\')))
+            != 0
+    }) || rest.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+}
+
+/// Appends any JSON value.
+pub fn value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::String(s) => string(out, s),
+        Value::Number(n) if n.is_u64() => uint(out, n.as_u64().unwrap_or_default()),
+        _ => {
+            let _ = serde_json::to_writer(&mut *out, v);
+        }
+    }
+}
+
+/// Appends an unsigned integer.
+pub fn uint(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Appends `"key":`, preceded by a comma unless this is the first member of its object. For the
+/// writer's own names, which need no escaping.
+pub fn key(out: &mut Vec<u8>, first: &mut bool, k: &str) {
+    debug_assert!(!needs_escape(k.as_bytes()), "{k}");
+    if !std::mem::take(first) {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(k.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// [`key`] for a name that came with the data: escaped when it must be.
+fn data_key(out: &mut Vec<u8>, first: &mut bool, k: &str) {
+    if !std::mem::take(first) {
+        out.push(b',');
+    }
+    string(out, k);
+    out.push(b':');
+}
+
+/// Whether dotted key `k` is `name` or lies under it (`name.…`).
+fn under(k: &str, name: &str) -> bool {
+    k.strip_prefix(name).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+}
+
+/// The entries of sorted `fields` that are `name` or lie under it: contiguous by the key order.
+#[must_use]
+pub fn section<'a>(fields: &'a [(Key, Value)], name: &str) -> &'a [(Key, Value)] {
+    let start = fields.partition_point(|(k, _)| key_order(k, name) == Ordering::Less);
+    let rest = fields.get(start..).unwrap_or_default();
+    let len = rest.iter().take_while(|(k, _)| under(k, name)).count();
+    rest.get(..len).unwrap_or_default()
+}
+
+/// Writes sorted `entries`, whose keys all share their first `off` bytes (a prefix ending in `.`),
+/// as members of the object being written: `a.b` and `a.c` become `"a":{"b":…,"c":…}`. Names
+/// `skip` says yes to at this level are left out (the envelope writes them itself). A name that is
+/// both a value and an object (`a` and `a.b`) is written as the object.
+pub fn members(out: &mut Vec<u8>, entries: &[(Key, Value)], off: usize, first: &mut bool, skip: &dyn Fn(&str) -> bool) {
+    let mut i = 0;
+    while let Some((k, v)) = entries.get(i) {
+        let rest = k.get(off..).unwrap_or_default();
+        let head = rest.split_once('.').map_or(rest, |(h, _)| h);
+        let mut j = i + 1;
+        while entries.get(j).is_some_and(|(k2, _)| under(k2.get(off..).unwrap_or_default(), head)) {
+            j += 1;
+        }
+        if !skip(head) {
+            data_key(out, first, head);
+            let group = entries.get(i..j).unwrap_or_default();
+            let children = if rest.len() == head.len() { group.get(1..).unwrap_or_default() } else { group };
+            if children.is_empty() {
+                value(out, v);
+            } else {
+                out.push(b'{');
+                members(out, children, off + head.len() + 1, &mut true, &|_| false);
+                out.push(b'}');
+            }
+        }
+        i = j;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::fields::Fields;
+
+    fn render(f: &Fields, skip: &dyn Fn(&str) -> bool) -> Value {
+        let mut out = b"{".to_vec();
+        members(&mut out, f.as_slice(), 0, &mut true, skip);
+        out.push(b'}');
+        serde_json::from_slice(&out).expect("valid JSON")
+    }
+
+    #[test]
+    fn strings_are_escaped_exactly_when_needed() {
+        let mut samples: Vec<String> =
+            ["", "plain ascii text, long enough for words", "é ü ✓ 🙂", "a\"b", "back\\slash"]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+        for c in 0u8..0x80 {
+            samples.push(format!("0123456{}89abcdef", char::from(c)));
+            samples.push(format!("{}", char::from(c)));
+        }
+        for s in samples {
+            let mut out = Vec::new();
+            string(&mut out, &s);
+            assert_eq!(out, serde_json::to_vec(&s).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn nests_dotted_keys() {
+        let mut f = Fields::new();
+        f.insert("http.response.status_code", 200);
+        f.insert("http.request.method", "GET");
+        f.insert("url.full", "http://x/\"q\"");
+        f.insert("http.version", "1.1");
+        f.insert("http-x", true);
+        f.insert("params", serde_json::json!(["a", 1]));
+        let doc = render(&f, &|_| false);
+        assert_eq!(
+            doc,
+            serde_json::json!({
+                "http": {"request": {"method": "GET"}, "response": {"status_code": 200}, "version": "1.1"},
+                "http-x": true,
+                "url": {"full": "http://x/\"q\""},
+                "params": ["a", 1],
+            })
+        );
+    }
+
+    #[test]
+    fn skips_and_sections() {
+        let mut f = Fields::new();
+        for k in ["event.action", "event.outcome", "eventx", "network.forwarded_ip", "a", "a.b"] {
+            f.insert(k, k);
+        }
+        let doc = render(&f, &|h| h == "event" || h == "network");
+        assert_eq!(doc, serde_json::json!({"eventx": "eventx", "a": {"b": "a.b"}}));
+        let keys: Vec<&str> = section(f.as_slice(), "event").iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(keys, ["event.action", "event.outcome"]);
+        assert!(section(f.as_slice(), "missing").is_empty());
+        assert!(section(f.as_slice(), "even").is_empty());
+    }
+}
