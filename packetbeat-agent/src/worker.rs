@@ -144,7 +144,7 @@ impl Publish for Publisher {
             return;
         }
         let start = self.chunk.bytes.len();
-        envelope::write_transaction(&mut self.chunk.bytes, &tx, conn, strings, &self.tail);
+        envelope::write_transaction(&mut self.chunk.bytes, &tx, strings, &self.tail);
         if !self.via_tree {
             self.end_event();
             return;

@@ -100,6 +100,10 @@ pub struct ConnStrings {
     pub network_type: &'static str,
     /// `network.direction`.
     pub direction: &'static str,
+    /// `"ip":"…","port":…` of the client (`source`, `client`).
+    pub client_endpoint: String,
+    /// `"ip":"…","port":…` of the server (`destination`, `server`).
+    pub server_endpoint: String,
 }
 
 impl ConnStrings {
@@ -113,6 +117,13 @@ impl ConnStrings {
         self.community_id = community_id_v1(conn.client_ip, conn.client_port, conn.server_ip, conn.server_port, 6, 0);
         self.network_type = if conn.client_ip.is_ipv4() { "ipv4" } else { "ipv6" };
         self.direction = direction(conn, agent);
+        for (out, ip, port) in [
+            (&mut self.client_endpoint, &self.client_ip, conn.client_port),
+            (&mut self.server_endpoint, &self.server_ip, conn.server_port),
+        ] {
+            out.clear();
+            let _ = write!(out, r#""ip":"{ip}","port":{port}"#);
+        }
     }
 }
 
@@ -133,30 +144,53 @@ pub fn tail(agent: &AgentInfo) -> Vec<u8> {
     out
 }
 
-/// Names the envelope writes at the top level; protocol fields under them are merged into the
-/// envelope's objects (or, for plain values, left out) rather than written a second time.
-const ENVELOPE_NAMES: [&str; 20] = [
-    "@timestamp",
-    "type",
-    "status",
-    "event",
-    "network",
-    "source",
-    "client",
-    "destination",
-    "server",
-    "related",
-    "method",
-    "query",
-    "request",
-    "response",
-    "error",
-    "agent",
-    "host",
-    "ecs",
-    "tags",
-    "@metadata",
-];
+/// Whether the envelope writes top-level `name` itself: protocol fields under it are merged into
+/// the envelope's object (or, for plain values, left out) rather than written a second time.
+fn is_envelope_name(name: &str) -> bool {
+    matches!(
+        name,
+        "@timestamp"
+            | "type"
+            | "status"
+            | "event"
+            | "network"
+            | "source"
+            | "client"
+            | "destination"
+            | "server"
+            | "related"
+            | "method"
+            | "query"
+            | "request"
+            | "response"
+            | "error"
+            | "agent"
+            | "host"
+            | "ecs"
+            | "tags"
+            | "@metadata"
+    )
+}
+
+/// Protocol fields under the envelope's names, found in the one pass over the fields (at most one
+/// group per name, so a fixed array holds them all).
+struct Sections<'a> {
+    found: [(&'a str, &'a [(Key, Value)]); 20],
+    len: usize,
+}
+
+impl<'a> Sections<'a> {
+    fn push(&mut self, name: &'a str, group: &'a [(Key, Value)]) {
+        if let Some(slot) = self.found.get_mut(self.len) {
+            *slot = (name, group);
+            self.len += 1;
+        }
+    }
+
+    fn get(&self, name: &str) -> &'a [(Key, Value)] {
+        self.found.iter().take(self.len).find(|(n, _)| *n == name).map_or(&[], |(_, g)| g)
+    }
+}
 
 fn raw(out: &mut Vec<u8>, first: &mut bool, k: &str, v: &str) {
     json::key(out, first, k);
@@ -179,7 +213,7 @@ fn number(out: &mut Vec<u8>, first: &mut bool, k: &str, n: u64) {
 fn object(
     out: &mut Vec<u8>,
     name: &str,
-    fields: &[(Key, Value)],
+    section: &[(Key, Value)],
     own: &[&str],
     write_own: impl FnOnce(&mut Vec<u8>, &mut bool),
 ) {
@@ -188,22 +222,21 @@ fn object(
     out.push(b'{');
     let mut first = true;
     write_own(out, &mut first);
-    json::members(out, json::section(fields, name), name.len() + 1, &mut first, &|h| own.contains(&h));
+    json::members(out, section, name.len() + 1, &mut first, &|h| own.contains(&h));
     out.push(b'}');
 }
 
 fn endpoint(
     out: &mut Vec<u8>,
     name: &str,
-    fields: &[(Key, Value)],
-    ip: &str,
-    port: u16,
+    section: &[(Key, Value)],
+    ip_port: &str,
     bytes: Option<u64>,
     domain: Option<&Value>,
 ) {
-    object(out, name, fields, &["ip", "port", "bytes", "domain"], |out, first| {
-        raw(out, first, "ip", ip);
-        number(out, first, "port", u64::from(port));
+    object(out, name, section, &["ip", "port", "bytes", "domain"], |out, first| {
+        *first = false;
+        out.extend_from_slice(ip_port.as_bytes());
         if let Some(b) = bytes {
             number(out, first, "bytes", b);
         }
@@ -216,7 +249,7 @@ fn endpoint(
 
 /// `related.ip` (client, server, then the protocol's) and the protocol's other `related.*` lists,
 /// each without repeats; empty lists are left out.
-fn related(out: &mut Vec<u8>, fields: &[(Key, Value)], cs: &ConnStrings) {
+fn related(out: &mut Vec<u8>, section: &[(Key, Value)], cs: &ConnStrings) {
     let mut first = false;
     json::key(out, &mut first, "related");
     out.push(b'{');
@@ -228,7 +261,7 @@ fn related(out: &mut Vec<u8>, fields: &[(Key, Value)], cs: &ConnStrings) {
         out.push(b',');
         json::string(out, &cs.server_ip);
     }
-    let extra_ips = fields.iter().find(|(k, _)| k == "related.ip").and_then(|(_, v)| v.as_array());
+    let extra_ips = section.iter().find(|(k, _)| k == "related.ip").and_then(|(_, v)| v.as_array());
     for (i, v) in extra_ips.into_iter().flatten().enumerate() {
         let seen = v.as_str().is_some_and(|s| s == cs.client_ip || s == cs.server_ip)
             || extra_ips.is_some_and(|all| all.get(..i).is_some_and(|before| before.contains(v)));
@@ -238,7 +271,7 @@ fn related(out: &mut Vec<u8>, fields: &[(Key, Value)], cs: &ConnStrings) {
         }
     }
     out.push(b']');
-    for (k, v) in json::section(fields, "related") {
+    for (k, v) in section {
         let (Some(name), Some(items)) = (k.strip_prefix("related."), v.as_array()) else { continue };
         if name == "ip" || name.contains('.') || items.is_empty() {
             continue;
@@ -258,21 +291,28 @@ fn related(out: &mut Vec<u8>, fields: &[(Key, Value)], cs: &ConnStrings) {
     out.push(b'}');
 }
 
-/// Writes the document of `tx` on connection `conn` as one JSON object: the Packetbeat 8.x ECS
-/// layout, with the protocol's dotted fields nested and merged into the envelope's objects.
-/// `cs` holds the connection's rendered strings and `tail` what [`tail`] returned.
-pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, conn: &ConnInfo, cs: &ConnStrings, tail: &[u8]) {
-    let fields = tx.fields.as_slice();
+/// Writes the document of `tx` as one JSON object: the Packetbeat 8.x ECS layout, with the
+/// protocol's dotted fields nested and merged into the envelope's objects. `cs` holds the
+/// connection's rendered strings and `tail` what [`tail`] returned.
+pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, cs: &ConnStrings, tail: &[u8]) {
     let kind = tx.kind;
     out.push(b'{');
     let mut first = true;
     time(out, &mut first, "@timestamp", tx.ts);
     raw(out, &mut first, "type", kind);
     raw(out, &mut first, "status", tx.status.as_str());
-    json::members(out, fields, 0, &mut first, &|h| ENVELOPE_NAMES.contains(&h));
+    let mut sections = Sections { found: [("", &[]); 20], len: 0 };
+    for (head, group) in json::groups(tx.fields.as_slice(), 0) {
+        if is_envelope_name(head) {
+            sections.push(head, group);
+        } else {
+            json::group(out, &mut first, head, group, 0);
+        }
+    }
 
-    let has_dataset = fields.iter().any(|(k, _)| k == "event.dataset");
-    object(out, "event", fields, &["kind", "category", "type", "start", "end", "duration"], |out, first| {
+    let event = sections.get("event");
+    let has_dataset = event.iter().any(|(k, _)| k == "event.dataset");
+    object(out, "event", event, &["kind", "category", "type", "start", "end", "duration"], |out, first| {
         raw(out, first, "kind", "event");
         json::key(out, first, "category");
         out.extend_from_slice(br#"["network"]"#);
@@ -293,7 +333,7 @@ pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, conn: &ConnInfo, c
     });
 
     let own = ["transport", "protocol", "type", "community_id", "bytes", "direction"];
-    object(out, "network", fields, &own, |out, first| {
+    object(out, "network", sections.get("network"), &own, |out, first| {
         raw(out, first, "transport", "tcp");
         raw(out, first, "protocol", kind);
         raw(out, first, "type", cs.network_type);
@@ -304,22 +344,23 @@ pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, conn: &ConnInfo, c
         raw(out, first, "direction", cs.direction);
     });
 
-    let domain = fields.iter().find(|(k, _)| k == "destination.domain").map(|(_, v)| v);
+    let destination = sections.get("destination");
+    let domain = destination.iter().find(|(k, _)| k == "destination.domain").map(|(_, v)| v);
     for name in ["source", "client"] {
-        endpoint(out, name, fields, &cs.client_ip, conn.client_port, tx.request_bytes, None);
+        endpoint(out, name, sections.get(name), &cs.client_endpoint, tx.request_bytes, None);
     }
-    for name in ["destination", "server"] {
-        endpoint(out, name, fields, &cs.server_ip, conn.server_port, tx.response_bytes, domain);
-    }
-    related(out, fields, cs);
+    endpoint(out, "destination", destination, &cs.server_endpoint, tx.response_bytes, domain);
+    endpoint(out, "server", sections.get("server"), &cs.server_endpoint, tx.response_bytes, domain);
+    related(out, sections.get("related"), cs);
 
     for (k, v) in [("method", &tx.method), ("query", &tx.query), ("request", &tx.request), ("response", &tx.response)] {
         if let Some(v) = v {
             raw(out, &mut first, k, v);
         }
     }
-    if !tx.notes.is_empty() || !json::section(fields, "error").is_empty() {
-        object(out, "error", fields, if tx.notes.is_empty() { &[] } else { &["message"] }, |out, first| {
+    let error = sections.get("error");
+    if !tx.notes.is_empty() || !error.is_empty() {
+        object(out, "error", error, if tx.notes.is_empty() { &[] } else { &["message"] }, |out, first| {
             match tx.notes.as_slice() {
                 [] => {}
                 [one] => raw(out, first, "message", one),
@@ -340,7 +381,7 @@ pub fn to_map(tx: &Transaction, conn: &ConnInfo, agent: &AgentInfo) -> Map<Strin
     let mut cs = ConnStrings::default();
     cs.render(conn, agent);
     let mut out = Vec::new();
-    write_transaction(&mut out, tx, conn, &cs, &tail(agent));
+    write_transaction(&mut out, tx, &cs, &tail(agent));
     let mut doc: Map<String, Value> = serde_json::from_slice(&out).unwrap_or_default();
     add_root_fields(&mut doc, agent);
     doc

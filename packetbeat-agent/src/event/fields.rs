@@ -54,12 +54,20 @@ impl Fields {
     }
 
     fn find(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| key_order(k, key))
+        // Builders often set keys in order: try the end first.
+        match self.0.last().map(|(k, _)| key_order(k, key)) {
+            None | Some(Ordering::Less) => Err(self.0.len()),
+            Some(_) => self.0.binary_search_by(|(k, _)| key_order(k, key)),
+        }
     }
 
     /// Sets `key` to `value`, replacing an earlier value.
     pub fn insert(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
         let key = key.into();
+        if self.0.capacity() == 0 {
+            // One allocation for a whole transaction's fields instead of a doubling series.
+            self.0.reserve(24);
+        }
         match self.find(&key) {
             Ok(i) => self.0[i].1 = value.into(),
             Err(i) => self.0.insert(i, (key, value.into())),

@@ -5,11 +5,9 @@
 //! through `itoa`, strings and protocol values through `serde_json`'s own escaping, and dotted-key
 //! [`Fields`](super::fields::Fields) become nested objects in one pass over their sorted keys.
 
-use std::cmp::Ordering;
-
 use serde_json::Value;
 
-use super::fields::{key_order, Key};
+use super::fields::Key;
 
 /// Appends `s` as a JSON string (quoted and escaped). Most strings need no escaping and are found
 /// so eight bytes at a time; the others go through `serde_json`'s escaping.
@@ -84,41 +82,47 @@ fn under(k: &str, name: &str) -> bool {
     k.strip_prefix(name).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }
 
-/// The entries of sorted `fields` that are `name` or lie under it: contiguous by the key order.
-#[must_use]
-pub fn section<'a>(fields: &'a [(Key, Value)], name: &str) -> &'a [(Key, Value)] {
-    let start = fields.partition_point(|(k, _)| key_order(k, name) == Ordering::Less);
-    let rest = fields.get(start..).unwrap_or_default();
-    let len = rest.iter().take_while(|(k, _)| under(k, name)).count();
-    rest.get(..len).unwrap_or_default()
-}
-
-/// Writes sorted `entries`, whose keys all share their first `off` bytes (a prefix ending in `.`),
-/// as members of the object being written: `a.b` and `a.c` become `"a":{"b":…,"c":…}`. Names
-/// `skip` says yes to at this level are left out (the envelope writes them itself). A name that is
-/// both a value and an object (`a` and `a.b`) is written as the object.
-pub fn members(out: &mut Vec<u8>, entries: &[(Key, Value)], off: usize, first: &mut bool, skip: &dyn Fn(&str) -> bool) {
+/// The groups of sorted `entries` (whose keys all share their first `off` bytes, a prefix ending in
+/// `.`) by the next name: for `a.b`, `a.c`, `d` at offset 0, `("a", [a.b, a.c])` then `("d", [d])`.
+pub fn groups(entries: &[(Key, Value)], off: usize) -> impl Iterator<Item = (&str, &[(Key, Value)])> {
     let mut i = 0;
-    while let Some((k, v)) = entries.get(i) {
+    std::iter::from_fn(move || {
+        let (k, _) = entries.get(i)?;
         let rest = k.get(off..).unwrap_or_default();
         let head = rest.split_once('.').map_or(rest, |(h, _)| h);
         let mut j = i + 1;
         while entries.get(j).is_some_and(|(k2, _)| under(k2.get(off..).unwrap_or_default(), head)) {
             j += 1;
         }
-        if !skip(head) {
-            data_key(out, first, head);
-            let group = entries.get(i..j).unwrap_or_default();
-            let children = if rest.len() == head.len() { group.get(1..).unwrap_or_default() } else { group };
-            if children.is_empty() {
-                value(out, v);
-            } else {
-                out.push(b'{');
-                members(out, children, off + head.len() + 1, &mut true, &|_| false);
-                out.push(b'}');
-            }
-        }
+        let group = entries.get(i..j).unwrap_or_default();
         i = j;
+        Some((head, group))
+    })
+}
+
+/// Writes one of [`groups`] as a member: `"head":value`, or `"head":{…}` when it has keys under it
+/// (a name that is both a value and an object, `a` and `a.b`, is written as the object).
+pub fn group(out: &mut Vec<u8>, first: &mut bool, head: &str, group: &[(Key, Value)], off: usize) {
+    data_key(out, first, head);
+    let Some(((k, v), rest)) = group.split_first() else { return out.extend_from_slice(b"null") };
+    let is_leaf = k.len() == off + head.len();
+    if is_leaf && rest.is_empty() {
+        value(out, v);
+    } else {
+        out.push(b'{');
+        members(out, if is_leaf { rest } else { group }, off + head.len() + 1, &mut true, &|_| false);
+        out.push(b'}');
+    }
+}
+
+/// Writes sorted `entries`, whose keys all share their first `off` bytes (a prefix ending in `.`),
+/// as members of the object being written: `a.b` and `a.c` become `"a":{"b":…,"c":…}`. Names
+/// `skip` says yes to at this level are left out (the envelope writes them itself).
+pub fn members(out: &mut Vec<u8>, entries: &[(Key, Value)], off: usize, first: &mut bool, skip: &dyn Fn(&str) -> bool) {
+    for (head, g) in groups(entries, off) {
+        if !skip(head) {
+            group(out, first, head, g, off);
+        }
     }
 }
 
@@ -181,9 +185,7 @@ mod tests {
         }
         let doc = render(&f, &|h| h == "event" || h == "network");
         assert_eq!(doc, serde_json::json!({"eventx": "eventx", "a": {"b": "a.b"}}));
-        let keys: Vec<&str> = section(f.as_slice(), "event").iter().map(|(k, _)| k.as_ref()).collect();
-        assert_eq!(keys, ["event.action", "event.outcome"]);
-        assert!(section(f.as_slice(), "missing").is_empty());
-        assert!(section(f.as_slice(), "even").is_empty());
+        let heads: Vec<(&str, usize)> = groups(f.as_slice(), 0).map(|(h, g)| (h, g.len())).collect();
+        assert_eq!(heads, [("a", 2), ("event", 2), ("eventx", 1), ("network", 1)]);
     }
 }

@@ -63,10 +63,22 @@ pub struct FlowStats {
     pub idle_expired: u64,
 }
 
+/// A connection's key: its two endpoints in a fixed order, so both directions of a connection find
+/// it with one lookup; which endpoint is the client is kept in the [`Connection`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct ConnKey {
-    client: (IpAddr, u16),
-    server: (IpAddr, u16),
+    low: (IpAddr, u16),
+    high: (IpAddr, u16),
+}
+
+impl ConnKey {
+    fn of(a: (IpAddr, u16), b: (IpAddr, u16)) -> Self {
+        if a <= b {
+            Self { low: a, high: b }
+        } else {
+            Self { low: b, high: a }
+        }
+    }
 }
 
 struct Connection {
@@ -75,6 +87,17 @@ struct Connection {
     proto: Box<dyn ProtocolState>,
     streams: [Stream; 2],
     last_seen: Timestamp,
+}
+
+impl Connection {
+    /// The direction of a segment sent from `src`.
+    fn direction_from(&self, src: (IpAddr, u16)) -> Direction {
+        if src == (self.info.client_ip, self.info.client_port) {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
+        }
+    }
 }
 
 /// One worker's connections and counters.
@@ -133,23 +156,23 @@ impl FlowTable {
         self.advance(seg.ts, publish);
         let src = (seg.src_ip, seg.src_port);
         let dst = (seg.dst_ip, seg.dst_port);
-        let (key, dir) = if self.conns.contains_key(&ConnKey { client: src, server: dst }) {
-            (ConnKey { client: src, server: dst }, Direction::ToServer)
-        } else if self.conns.contains_key(&ConnKey { client: dst, server: src }) {
-            (ConnKey { client: dst, server: src }, Direction::ToClient)
-        } else if let Some(id) = self.registry.protocol_for_port(seg.dst_port) {
-            if !self.create(ConnKey { client: src, server: dst }, id, seg.ts) {
-                return;
+        let key = ConnKey::of(src, dst);
+        let dir = match self.conns.get(&key) {
+            Some(c) => c.direction_from(src),
+            None => {
+                let (client, server, dir) = if let Some(id) = self.registry.protocol_for_port(seg.dst_port) {
+                    (src, dst, (id, Direction::ToServer))
+                } else if let Some(id) = self.registry.protocol_for_port(seg.src_port) {
+                    (dst, src, (id, Direction::ToClient))
+                } else {
+                    self.stats.unconfigured_port += 1;
+                    return;
+                };
+                if !self.create(key, client, server, dir.0, seg.ts) {
+                    return;
+                }
+                dir.1
             }
-            (ConnKey { client: src, server: dst }, Direction::ToServer)
-        } else if let Some(id) = self.registry.protocol_for_port(seg.src_port) {
-            if !self.create(ConnKey { client: dst, server: src }, id, seg.ts) {
-                return;
-            }
-            (ConnKey { client: dst, server: src }, Direction::ToClient)
-        } else {
-            self.stats.unconfigured_port += 1;
-            return;
         };
 
         // A SYN with a new sequence number on a known 4-tuple is a new connection (port reuse).
@@ -158,7 +181,7 @@ impl FlowTable {
                 if c.streams[0].is_new_syn(seg.seq) {
                     let id = c.proto_id;
                     self.remove(&key, publish);
-                    if !self.create(key, id, seg.ts) {
+                    if !self.create(key, src, dst, id, seg.ts) {
                         return;
                     }
                 }
@@ -197,24 +220,28 @@ impl FlowTable {
         if done {
             self.stats.closed += 1;
             self.remove(&key, publish);
-        } else {
-            self.publish_out(&key, publish);
+        } else if !self.out.is_empty() {
+            for tx in self.out.drain(..) {
+                publish.publish(tx, info);
+            }
         }
     }
 
-    fn create(&mut self, key: ConnKey, id: ProtocolId, ts: Timestamp) -> bool {
+    fn create(
+        &mut self,
+        key: ConnKey,
+        client: (IpAddr, u16),
+        server: (IpAddr, u16),
+        id: ProtocolId,
+        ts: Timestamp,
+    ) -> bool {
         if self.conns.len() >= self.max_connections {
             self.stats.table_full += 1;
             return false;
         }
         let Some(proto) = self.registry.new_state(id) else { return false };
         self.stats.connections += 1;
-        let info = ConnInfo {
-            client_ip: key.client.0,
-            client_port: key.client.1,
-            server_ip: key.server.0,
-            server_port: key.server.1,
-        };
+        let info = ConnInfo { client_ip: client.0, client_port: client.1, server_ip: server.0, server_port: server.1 };
         self.conns.insert(key, Connection { info, proto_id: id, proto, streams: Default::default(), last_seen: ts });
         true
     }
@@ -234,17 +261,6 @@ impl FlowTable {
         proto.close(&mut cx);
         for tx in self.out.drain(..) {
             publish.publish(tx, &conn.info);
-        }
-    }
-
-    fn publish_out(&mut self, key: &ConnKey, publish: &mut dyn Publish) {
-        if self.out.is_empty() {
-            return;
-        }
-        if let Some(conn) = self.conns.get(key) {
-            for tx in self.out.drain(..) {
-                publish.publish(tx, &conn.info);
-            }
         }
     }
 
@@ -283,6 +299,10 @@ impl FlowTable {
         for key in idle {
             self.stats.idle_expired += 1;
             self.remove(&key, publish);
+        }
+        // After a burst the table is mostly empty slots: give the memory back.
+        if self.conns.capacity() > 1024 && self.conns.len() * 4 < self.conns.capacity() {
+            self.conns.shrink_to(self.conns.len() * 2);
         }
     }
 

@@ -333,7 +333,11 @@ impl Builder {
             push_unique(&mut self.related_ip, &info.real_ip);
         }
 
-        self.set("http.version", format!("1.{}", info.minor_version));
+        match info.minor_version {
+            0 => self.set("http.version", "1.0"),
+            1 => self.set("http.version", "1.1"),
+            minor => self.set("http.version", format!("1.{minor}")),
+        }
         self.set_nonzero("http.request.bytes", req.size);
         self.set_str("http.request.method", &info.method);
         self.set_str("http.request.referrer", &info.referer);
