@@ -81,7 +81,7 @@ impl DecodeStats {
         }
     }
 
-    fn store(&self, metrics: &Metrics, source: &dyn PacketSource) {
+    fn store(&self, metrics: &Metrics, source: &dyn PacketSource, slot: &str) {
         let mut c: Vec<(String, u64)> = [
             ("decode.frames", self.frames),
             ("decode.truncated", self.truncated),
@@ -93,7 +93,7 @@ impl DecodeStats {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         c.extend(source.counters().into_iter().map(|(k, v)| (k.to_owned(), v)));
-        metrics.store("capture", c);
+        metrics.store(slot, c);
     }
 }
 
@@ -198,7 +198,77 @@ pub struct Summary {
 ///
 /// # Errors
 /// A capture error, or the output failed.
-pub fn run(source: &mut dyn PacketSource, cfg: PipelineConfig, mut output: Box<dyn Output>) -> anyhow::Result<Summary> {
+pub fn run(source: &mut dyn PacketSource, cfg: PipelineConfig, output: Box<dyn Output>) -> anyhow::Result<Summary> {
+    let (out_tx, free_rx, output_thread) = spawn_output(&cfg, output)?;
+    let publish = publish_settings(&cfg);
+    let capture_result = if cfg.workers <= 1 {
+        run_inline(source, &cfg, Publisher::new(publish, out_tx, free_rx), 0)
+    } else {
+        run_sharded(source, &cfg, &publish, &out_tx, &free_rx).map(|()| drop(out_tx))
+    };
+    join_output(output_thread, capture_result)
+}
+
+/// Runs one worker per source, each on its own thread and reading only its own source: the kernel
+/// has already sharded the traffic (AF_PACKET `PACKET_FANOUT_HASH`, a symmetric flow hash), so no
+/// thread hands packets to another. With one source this is [`run`].
+///
+/// # Errors
+/// A capture error of any source, or the output failed.
+pub fn run_fanout(
+    mut sources: Vec<Box<dyn PacketSource>>,
+    mut cfg: PipelineConfig,
+    output: Box<dyn Output>,
+) -> anyhow::Result<Summary> {
+    if sources.len() <= 1 {
+        let Some(source) = sources.first_mut() else { anyhow::bail!("no capture source") };
+        return run(source.as_mut(), cfg, output);
+    }
+    cfg.workers = sources.len();
+    let (out_tx, free_rx, output_thread) = spawn_output(&cfg, output)?;
+    let publish = publish_settings(&cfg);
+    let cfg = &cfg;
+    let capture_result = thread::scope(|scope| {
+        let handles: Vec<_> = sources
+            .iter_mut()
+            .enumerate()
+            .map(|(id, source)| {
+                let publisher = Publisher::new(publish.clone(), out_tx.clone(), free_rx.clone());
+                thread::Builder::new()
+                    .name(format!("worker-{id}"))
+                    .spawn_scoped(scope, move || run_inline(source.as_mut(), cfg, publisher, id))
+            })
+            .collect();
+        let mut result = Ok(());
+        for h in handles {
+            let r = match h {
+                Ok(h) => h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked"))),
+                Err(e) => Err(e.into()),
+            };
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    });
+    drop(out_tx);
+    join_output(output_thread, capture_result)
+}
+
+fn publish_settings(cfg: &PipelineConfig) -> PublishSettings {
+    let mut publish = cfg.publish.clone();
+    publish.block_when_full = cfg.mode == Mode::Replay;
+    publish
+}
+
+type OutputThread = thread::JoinHandle<std::io::Result<u64>>;
+
+/// Starts the output thread: it writes the chunks workers queue on the returned sender and gives
+/// emptied buffers back on the returned receiver.
+fn spawn_output(
+    cfg: &PipelineConfig,
+    mut output: Box<dyn Output>,
+) -> anyhow::Result<(Sender<Chunk>, Receiver<Vec<u8>>, OutputThread)> {
     let queue_chunks = (cfg.limits.output_queue_events / 64).clamp(4, 4096);
     let (out_tx, out_rx) = bounded::<Chunk>(queue_chunks);
     let (free_tx, free_rx) = bounded::<Vec<u8>>(queue_chunks + 2 * cfg.workers.max(1));
@@ -241,14 +311,11 @@ pub fn run(source: &mut dyn PacketSource, cfg: PipelineConfig, mut output: Box<d
         output.close()?;
         Ok(written)
     })?;
+    Ok((out_tx, free_rx, output_thread))
+}
 
-    let mut publish = cfg.publish.clone();
-    publish.block_when_full = cfg.mode == Mode::Replay;
-    let capture_result = if cfg.workers <= 1 {
-        run_inline(source, &cfg, Publisher::new(publish, out_tx, free_rx))
-    } else {
-        run_sharded(source, &cfg, &publish, &out_tx, &free_rx).map(|()| drop(out_tx))
-    };
+/// Waits for the output thread (every sender must be gone) and reports the run.
+fn join_output(output_thread: OutputThread, capture_result: anyhow::Result<()>) -> anyhow::Result<Summary> {
     let written = output_thread.join().map_err(|_| anyhow::anyhow!("the output thread panicked"))?;
     capture_result?;
     let events_written = written.map_err(|e| anyhow::anyhow!("output failed: {e}"))?;
@@ -272,8 +339,15 @@ impl MetricsLog {
     }
 }
 
-fn run_inline(source: &mut dyn PacketSource, cfg: &PipelineConfig, publisher: Publisher) -> anyhow::Result<()> {
-    let mut worker = Worker::new(0, Arc::clone(&cfg.registry), &cfg.limits, publisher, Arc::clone(&cfg.metrics));
+/// One worker reading `source` itself; `id` names its counters.
+fn run_inline(
+    source: &mut dyn PacketSource,
+    cfg: &PipelineConfig,
+    publisher: Publisher,
+    id: usize,
+) -> anyhow::Result<()> {
+    let mut worker = Worker::new(id, Arc::clone(&cfg.registry), &cfg.limits, publisher, Arc::clone(&cfg.metrics));
+    let slot = if id == 0 { "capture".to_owned() } else { format!("capture.{id}") };
     worker.enable_flows(cfg.flows);
     let mut dstats = DecodeStats::default();
     let mut log = MetricsLog { period: cfg.metrics_period, last: Instant::now() };
@@ -294,12 +368,12 @@ fn run_inline(source: &mut dyn PacketSource, cfg: &PipelineConfig, publisher: Pu
             Ok(Poll::Packets(_)) => worker.end_batch(),
             Err(e) => {
                 worker.finish();
-                dstats.store(&cfg.metrics, source);
+                dstats.store(&cfg.metrics, source, &slot);
                 return Err(e.into());
             }
         }
         if cfg.mode == Mode::Live {
-            dstats.store(&cfg.metrics, source);
+            dstats.store(&cfg.metrics, source, &slot);
             log.maybe_log(&cfg.metrics);
         }
         if cfg.stop.load(Ordering::Relaxed) {
@@ -307,7 +381,7 @@ fn run_inline(source: &mut dyn PacketSource, cfg: &PipelineConfig, publisher: Pu
         }
     }
     worker.finish();
-    dstats.store(&cfg.metrics, source);
+    dstats.store(&cfg.metrics, source, &slot);
     Ok(())
 }
 
@@ -382,7 +456,7 @@ fn run_sharded(
             Err(e) => break Err(e),
         }
         if cfg.mode == Mode::Live {
-            dstats.store(&cfg.metrics, source);
+            dstats.store(&cfg.metrics, source, "capture");
             log.maybe_log(&cfg.metrics);
         }
         if cfg.stop.load(Ordering::Relaxed) {
@@ -393,7 +467,7 @@ fn run_sharded(
     for h in handles {
         h.join().map_err(|_| anyhow::anyhow!("a worker thread panicked"))?;
     }
-    dstats.store(&cfg.metrics, source);
+    dstats.store(&cfg.metrics, source, "capture");
     result.map_err(Into::into)
 }
 

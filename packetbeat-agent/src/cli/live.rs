@@ -9,6 +9,26 @@ use crate::config::{CaptureKind, Config};
 
 use super::host;
 
+/// Opens the capture sources for `workers` workers: one eBPF ring (a dispatcher shards it) or, with
+/// AF_PACKET and several workers, one socket per worker in a `PACKET_FANOUT_HASH` group (the kernel
+/// shards by a symmetric flow hash; each socket gets its share of `buffer_size_mb`).
+///
+/// # Errors
+/// As [`open`], for any of the sockets.
+pub fn open_all(cfg: &Config, ports: &[u16], workers: usize) -> anyhow::Result<Vec<Box<dyn PacketSource>>> {
+    let i = &cfg.packetbeat.interfaces;
+    if i.kind != CaptureKind::AfPacket || workers <= 1 {
+        return Ok(vec![open(cfg, ports)?]);
+    }
+    let mut per_socket = cfg.clone();
+    let total = i.buffer_size_mb.max(1);
+    per_socket.packetbeat.interfaces.buffer_size_mb = (total / u32::try_from(workers).unwrap_or(u32::MAX)).max(1);
+    // Any id not used by another process: this process's id, folded into 16 bits.
+    let group = i.fanout_group.unwrap_or((std::process::id() % 0xffff) as u16);
+    per_socket.packetbeat.interfaces.fanout_group = Some(group);
+    (0..workers).map(|_| open(&per_socket, ports)).collect()
+}
+
 /// Opens the eBPF ring or AF_PACKET source on the configured device for `ports`.
 ///
 /// # Errors

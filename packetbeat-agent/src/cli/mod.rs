@@ -267,7 +267,7 @@ fn replay(g: &Global, file: &Path) -> anyhow::Result<()> {
 fn run_live(g: &Global) -> anyhow::Result<()> {
     let (cfg, registry) = load(g)?;
     let workers = cfg.packetbeat.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let mut source = live::open(&cfg, registry.ports())?;
+    let sources = live::open_all(&cfg, registry.ports(), workers)?;
     install_signal_handlers();
     let metrics = Arc::new(Metrics::default());
     let mut pc = pipeline_config(&cfg, registry, Mode::Live, workers, &metrics)?;
@@ -285,7 +285,7 @@ fn run_live(g: &Global) -> anyhow::Result<()> {
         cfg.packetbeat.interfaces.kind
     );
     let output = open_output(&cfg, &metrics)?;
-    let summary = pipeline::run(source.as_mut(), pc, output)?;
+    let summary = pipeline::run_fanout(sources, pc, output)?;
     drop(watcher);
     tracing::info!("stopped: {} events; counters: {}", summary.events_written, metrics.summary());
     Ok(())
