@@ -151,6 +151,32 @@ mod tests {
     }
 
     #[test]
+    fn agrees_with_a_sorted_map_on_random_keys() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200 {
+            let mut f = Fields::new();
+            let mut reference = std::collections::BTreeMap::new();
+            for n in 0..40u64 {
+                let len = 1 + next() % 12;
+                let key: String = (0..len).map(|_| ['a', 'b', '.', '-', 'z'][(next() % 5) as usize]).collect();
+                f.insert(key.clone(), n);
+                let rank: Vec<u16> = key.bytes().map(|c| if c == b'.' { 0 } else { u16::from(c) + 1 }).collect();
+                reference.insert(rank, (key, n));
+            }
+            let got: Vec<(String, u64)> =
+                f.as_slice().iter().map(|(k, v)| (k.to_string(), v.as_u64().unwrap())).collect();
+            let want: Vec<(String, u64)> = reference.into_values().collect();
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
     fn replace_get_remove() {
         let mut f = Fields::new();
         f.insert("x.y", 1);
