@@ -1,5 +1,5 @@
-//! Replay throughput on generated HTTP/1.1 keep-alive connections (one request and a 2-segment response per round trip), next to the read-and-count baseline measured in the same
-//! run (see `common/mod.rs`).
+//! Replay throughput on the HTTP captures: keep-alive with a realistic response mix, tiny responses (the worst case) and one request per connection.
+//! Captures, checks and measurements: `common/mod.rs` and `tests/support/bench_captures.rs`.
 
 mod common;
 #[path = "../tests/support/replay.rs"]
@@ -10,13 +10,7 @@ mod support;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn bench(c: &mut Criterion) {
-    let (bytes, packets, transactions) = support::synth::http_keepalive(support::synth::Spec {
-        conns: 200,
-        requests: 100,
-        body_segments: 2,
-        segment_size: 600,
-    });
-    common::replay_group(c, "replay_http_keepalive", &bytes, packets, transactions, "[{type: http, ports: [80]}]");
+    common::replay_captures(c, &["http_keepalive", "http_small", "http_one_per_conn"]);
 }
 
 criterion_group!(benches, bench);

@@ -1,5 +1,5 @@
-//! Replay throughput on generated PostgreSQL connections (simple queries and 4-Execute extended-protocol pipelines), next to the read-and-count baseline measured in the same
-//! run (see `common/mod.rs`).
+//! Replay throughput on the PostgreSQL capture (extended query protocol).
+//! Captures, checks and measurements: `common/mod.rs` and `tests/support/bench_captures.rs`.
 
 mod common;
 #[path = "../tests/support/replay.rs"]
@@ -10,9 +10,7 @@ mod support;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn bench(c: &mut Criterion) {
-    let (bytes, packets, transactions) =
-        support::pgsql_synth::pgsql_mix(support::pgsql_synth::PgSpec { conns: 200, round_trips: 100 });
-    common::replay_group(c, "replay_pgsql_mix", &bytes, packets, transactions, "[{type: pgsql, ports: [5432]}]");
+    common::replay_captures(c, &["pgsql_extended"]);
 }
 
 criterion_group!(benches, bench);

@@ -1,5 +1,5 @@
-//! Replay throughput on generated Redis connections (commands pipelined 10 per segment, replies coalesced), next to the read-and-count baseline measured in the same
-//! run (see `common/mod.rs`).
+//! Replay throughput on the Redis capture (pipelined commands).
+//! Captures, checks and measurements: `common/mod.rs` and `tests/support/bench_captures.rs`.
 
 mod common;
 #[path = "../tests/support/replay.rs"]
@@ -10,9 +10,7 @@ mod support;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn bench(c: &mut Criterion) {
-    let (bytes, packets, transactions) =
-        support::redis_synth::redis_pipelined(support::redis_synth::RedisSpec { conns: 200, commands: 120, depth: 10 });
-    common::replay_group(c, "replay_redis_pipelined", &bytes, packets, transactions, "[{type: redis, ports: [6379]}]");
+    common::replay_captures(c, &["redis_pipelined"]);
 }
 
 criterion_group!(benches, bench);

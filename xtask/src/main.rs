@@ -1,6 +1,7 @@
 //! Developer workflows, so the README stays two commands: `cargo xtask run` and `cargo xtask test`.
 //! Orchestration only: no product code lives here, and a plain `cargo build` never needs it.
 
+mod bench;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -44,8 +45,18 @@ enum Cmd {
         #[arg(long)]
         only: Vec<String>,
     },
-    /// Criterion benchmarks.
-    Bench,
+    /// Replay benchmarks (criterion) and their report: a markdown table on stdout,
+    /// target/bench/replay.json and target/bench/report.json (every section under target/bench).
+    Bench {
+        /// Criterion's quick mode: fewer samples.
+        #[arg(long)]
+        quick: bool,
+        /// Do not measure; rebuild the report from the last results.
+        #[arg(long)]
+        report_only: bool,
+        /// Only captures whose name contains one of these (e.g. `http mysql`).
+        filters: Vec<String>,
+    },
     /// Run every cargo-fuzz target for a while (no sanitizer: the targets look for panics, hangs
     /// and unbounded memory; the code under test is safe Rust).
     Fuzz {
@@ -194,9 +205,8 @@ fn main() -> Result<()> {
             build()?;
             conformance(&only)
         }
-        Cmd::Bench => {
-            setup::run()?;
-            exec(cargo().current_dir(root()).args(["bench", "-p", "packetbeat-agent"]))
+        Cmd::Bench { quick, report_only, filters } => {
+            bench::run(&root(), cargo(), &bench::Options { quick, filters, report_only })
         }
     }
 }

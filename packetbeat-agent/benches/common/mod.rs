@@ -1,34 +1,79 @@
-//! What every replay benchmark does: write the generated capture, check the baseline and the agent
-//! count what the generator made, then measure both in the same run (criterion element throughput =
-//! packets; transactions/s = packets/s × transactions / packets, printed at start).
+//! What every replay benchmark does (issue 5): make sure the shared capture exists (see
+//! `tests/support/bench_captures.rs`), check that the baseline counts every packet and that the agent
+//! publishes every transaction with 1 and N workers, then measure in the same run the read-and-count
+//! baseline and the agent with 1..=N workers (N = available cores). Element throughput = packets;
+//! `cargo xtask bench` turns criterion's estimates into packets/s, MB/s, transactions/s and ratios.
+//!
+//! Environment: `PB_BENCH_CAPTURES=a,b` runs only captures whose name contains `a` or `b`.
 
-use criterion::{Criterion, Throughput};
+use std::time::Duration;
+
+use criterion::{Criterion, SamplingMode, Throughput};
 
 use crate::replay;
+use crate::support::bench_captures::CAPTURES;
 
 /// The shipped binary's allocator, so the figures are the binary's.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Benchmarks replaying `bytes` (`packets` packets, `transactions` transactions) with `protocols`.
-pub fn replay_group(c: &mut Criterion, group: &str, bytes: &[u8], packets: u64, transactions: u64, protocols: &str) {
-    let path = std::env::temp_dir().join(format!("pb-bench-{group}-{}.pcap", std::process::id()));
-    std::fs::write(&path, bytes).expect("write pcap");
-    let registry = replay::registry(protocols);
-    assert_eq!(replay::count_packets(&path), packets);
-    assert_eq!(replay::replay(&path, &registry, 1, Box::new(replay::Null)), transactions);
-    eprintln!(
-        "capture: {packets} packets, {transactions} transactions ({:.2} packets per transaction), {} bytes",
-        packets as f64 / transactions as f64,
-        bytes.len()
-    );
-    let mut g = c.benchmark_group(group);
-    g.throughput(Throughput::Elements(packets));
-    g.sample_size(10);
-    g.bench_function("baseline_read_and_count", |b| b.iter(|| replay::count_packets(&path)));
-    g.bench_function("agent_replay_1_worker", |b| {
-        b.iter(|| replay::replay(&path, &registry, 1, Box::new(replay::Null)))
-    });
-    g.finish();
-    let _ = std::fs::remove_file(&path);
+/// Whether `PB_BENCH_CAPTURES` selects capture `name` (everything when unset or empty).
+fn selected(name: &str) -> bool {
+    match std::env::var("PB_BENCH_CAPTURES") {
+        Ok(list) if !list.trim().is_empty() => list.split(',').any(|f| !f.is_empty() && name.contains(f.trim())),
+        _ => true,
+    }
+}
+
+/// Worker counts to measure: 1..=available cores.
+pub fn worker_counts() -> Vec<usize> {
+    let n = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    (1..=n.max(1)).collect()
+}
+
+/// Benchmarks the captures (an event count that differs from the generator's transactions is
+/// measured anyway but written to `<capture>.verified.json`, which `cargo xtask bench` flags and fails on:
+/// a run that loses transactions must not pass for a valid figure). called `names` (entries of `CAPTURES`).
+pub fn replay_captures(c: &mut Criterion, names: &[&str]) {
+    for name in names.iter().filter(|n| selected(n)) {
+        let capture = CAPTURES.iter().find(|k| k.name == *name).expect("capture in CAPTURES");
+        let (path, meta) = capture.ensure();
+        let registry = replay::registry(capture.protocols);
+        assert_eq!(replay::count_packets(&path), meta.packets, "{name}: baseline packet count");
+        let workers = worker_counts();
+        let mut events = serde_json::Map::new();
+        for n in [1, workers.len()] {
+            let got = replay::replay(&path, &registry, n, Box::new(replay::Null));
+            if got != meta.transactions {
+                eprintln!(
+                    "WARNING {name}: {got} events with {n} worker(s), the generator wrote {} transactions",
+                    meta.transactions
+                );
+            }
+            events.insert(n.to_string(), got.into());
+        }
+        let verdict = serde_json::json!({ "expected": meta.transactions, "events_by_workers": events });
+        let file = path.with_extension("verified.json");
+        std::fs::write(&file, serde_json::to_vec_pretty(&verdict).expect("JSON")).expect("write verification");
+        eprintln!(
+            "{name}: {} packets, {} transactions ({:.2} packets/tx), {:.1} MB of frames; replayed with 1 and {} workers",
+            meta.packets,
+            meta.transactions,
+            meta.packets as f64 / meta.transactions.max(1) as f64,
+            meta.frame_bytes as f64 / 1e6,
+            workers.len()
+        );
+        let mut g = c.benchmark_group(format!("replay_{name}"));
+        g.throughput(Throughput::Elements(meta.packets));
+        g.sampling_mode(SamplingMode::Flat);
+        g.sample_size(10);
+        g.warm_up_time(Duration::from_secs(1));
+        g.measurement_time(Duration::from_secs(5));
+        g.bench_function("baseline_read_and_count", |b| b.iter(|| replay::count_packets(&path)));
+        for &n in &workers {
+            let id = if n == 1 { "agent_1_worker".to_owned() } else { format!("agent_{n}_workers") };
+            g.bench_function(id, |b| b.iter(|| replay::replay(&path, &registry, n, Box::new(replay::Null))));
+        }
+        g.finish();
+    }
 }

@@ -18,27 +18,35 @@ pub struct MysqlSpec {
 
 use super::synth::{Writer, ACK, FIN_ACK, PSH_ACK, SYN};
 
-fn packet(out: &mut Vec<u8>, seq: u8, payload: &[u8]) {
+/// Appends one MySQL packet (3-byte length, sequence id, payload).
+pub fn packet(out: &mut Vec<u8>, seq: u8, payload: &[u8]) {
     out.extend_from_slice(&u32::try_from(payload.len()).unwrap_or(0).to_le_bytes()[..3]);
     out.push(seq);
     out.extend_from_slice(payload);
 }
 
-fn lenenc(out: &mut Vec<u8>, s: &[u8]) {
+/// Appends a length-encoded string shorter than 251 bytes.
+pub fn lenenc(out: &mut Vec<u8>, s: &[u8]) {
     out.push(u8::try_from(s.len()).unwrap_or(0));
     out.extend_from_slice(s);
 }
 
 fn column(out: &mut Vec<u8>, seq: u8, name: &str) {
+    column_typed(out, seq, name, 0xfd);
+}
+
+/// Appends a column definition of `shop.users.name` with field type `field_type`.
+pub fn column_typed(out: &mut Vec<u8>, seq: u8, name: &str, field_type: u8) {
     let mut p = Vec::new();
     for s in ["def", "shop", "users", "users", name, name] {
         lenenc(&mut p, s.as_bytes());
     }
-    p.extend_from_slice(&[0x0c, 0x21, 0, 0xff, 0, 0, 0, 0xfd, 0, 0, 0, 0, 0]);
+    p.extend_from_slice(&[0x0c, 0x21, 0, 0xff, 0, 0, 0, field_type, 0, 0, 0, 0, 0]);
     packet(out, seq, &p);
 }
 
-fn select_response(rows: u32, id: u32) -> Vec<u8> {
+/// A text result set (`id`, `name`, `email`) of `rows` rows, classic EOF framing.
+pub fn select_response(rows: u32, id: u32) -> Vec<u8> {
     let mut out = Vec::new();
     packet(&mut out, 1, &[3]);
     let mut seq = 2u8;
@@ -59,12 +67,15 @@ fn select_response(rows: u32, id: u32) -> Vec<u8> {
     out
 }
 
-/// The capture and how many packets and transactions it holds.
-pub fn mysql_sessions(spec: MysqlSpec) -> (Vec<u8>, u64, u64) {
-    let mut w = Writer::pcap_ticking(9);
-    let server = ([10, 0, 0, 3], 3306u16);
+/// The server greeting (MariaDB 10.11, `mysql_native_password`).
+pub fn greeting() -> Vec<u8> {
     let mut greeting = Vec::new();
     packet(&mut greeting, 0, b"\x0a10.11.6-MariaDB\0\x01\0\0\0abcdefgh\0\xff\xf7\x21\x02\0\xff\x81\x15\0\0\0\0\0\0\0\0\0\0ijklmnopqrst\0mysql_native_password\0");
+    greeting
+}
+
+/// The client's login (user `bench`, database `shop`), the server's OK and `COM_QUIT`.
+pub fn login_ok_quit() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let mut login = Vec::new();
     let mut lp = 0x000f_a685u32.to_le_bytes().to_vec();
     lp.extend_from_slice(&[0, 0, 0, 1, 0x21]);
@@ -75,6 +86,15 @@ pub fn mysql_sessions(spec: MysqlSpec) -> (Vec<u8>, u64, u64) {
     packet(&mut auth_ok, 2, &[0, 0, 0, 2, 0, 0, 0]);
     let mut quit = Vec::new();
     packet(&mut quit, 0, &[0x01]);
+    (login, auth_ok, quit)
+}
+
+/// The capture and how many packets and transactions it holds.
+pub fn mysql_sessions(spec: MysqlSpec) -> (Vec<u8>, u64, u64) {
+    let mut w = Writer::pcap_ticking(9);
+    let server = ([10, 0, 0, 3], 3306u16);
+    let greeting = greeting();
+    let (login, auth_ok, quit) = login_ok_quit();
     for c in 0..spec.conns {
         let client =
             ([10, 0, 1, u8::try_from(c % 200).unwrap_or(0) + 1], 20_000 + u16::try_from(c % 40_000).unwrap_or(0));

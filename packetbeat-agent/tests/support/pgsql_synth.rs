@@ -16,19 +16,22 @@ pub struct PgSpec {
     pub round_trips: u32,
 }
 
-fn msg(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
+/// Appends one backend/frontend message.
+pub fn msg(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
     out.push(tag);
     out.extend_from_slice(&u32::try_from(body.len() + 4).unwrap_or(0).to_be_bytes());
     out.extend_from_slice(body);
 }
 
-fn cstr(s: &str) -> Vec<u8> {
+/// A NUL-terminated string.
+pub fn cstr(s: &str) -> Vec<u8> {
     let mut v = s.as_bytes().to_vec();
     v.push(0);
     v
 }
 
-fn startup() -> Vec<u8> {
+/// The StartupMessage (user and database `bench`).
+pub fn startup() -> Vec<u8> {
     let mut body = vec![0, 3, 0, 0];
     for s in ["user", "bench", "database", "bench"] {
         body.extend(cstr(s));
@@ -39,7 +42,8 @@ fn startup() -> Vec<u8> {
     v
 }
 
-fn greeting() -> Vec<u8> {
+/// AuthenticationOk, one ParameterStatus, BackendKeyData, ReadyForQuery.
+pub fn greeting() -> Vec<u8> {
     let mut v = Vec::new();
     msg(&mut v, b'R', &[0, 0, 0, 0]);
     msg(&mut v, b'S', b"server_version\x0015.0\0");
@@ -48,7 +52,8 @@ fn greeting() -> Vec<u8> {
     v
 }
 
-fn row_description(v: &mut Vec<u8>) {
+/// RowDescription of (`id` int4, `name` text, `balance` numeric).
+pub fn row_description(v: &mut Vec<u8>) {
     let mut b = vec![0, 3];
     for (name, oid) in [("id", 23u32), ("name", 25), ("balance", 1700)] {
         b.extend(cstr(name));
@@ -59,7 +64,8 @@ fn row_description(v: &mut Vec<u8>) {
     msg(v, b'T', &b);
 }
 
-fn data_row(v: &mut Vec<u8>, i: u32) {
+/// DataRow `i` of the `row_description` columns.
+pub fn data_row(v: &mut Vec<u8>, i: u32) {
     let mut b = vec![0, 3];
     for col in [i.to_string(), format!("customer number {i}"), format!("{}.{:02}", i * 37, i % 100)] {
         b.extend(u32::try_from(col.len()).unwrap_or(0).to_be_bytes());
@@ -69,7 +75,7 @@ fn data_row(v: &mut Vec<u8>, i: u32) {
 }
 
 /// One simple query and its response.
-fn simple(r: u32) -> (Vec<u8>, Vec<u8>) {
+pub fn simple(r: u32) -> (Vec<u8>, Vec<u8>) {
     let mut q = Vec::new();
     msg(&mut q, b'Q', &cstr(&format!("SELECT id, name, balance FROM accounts WHERE branch = {r} LIMIT 5")));
     let mut s = Vec::new();
@@ -83,7 +89,7 @@ fn simple(r: u32) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// A pipeline of 4 executions of a prepared statement (parsed on the first round trip).
-fn pipeline(r: u32, first: bool) -> (Vec<u8>, Vec<u8>) {
+pub fn pipeline(r: u32, first: bool) -> (Vec<u8>, Vec<u8>) {
     let mut q = Vec::new();
     let mut s = Vec::new();
     if first {

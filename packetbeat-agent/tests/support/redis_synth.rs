@@ -26,8 +26,8 @@ fn command(args: &[&str]) -> Vec<u8> {
     v
 }
 
-/// Command `i` of a connection and its reply.
-fn exchange(c: u32, i: u32) -> (Vec<u8>, Vec<u8>) {
+/// Command `i` of connection `c` and its reply.
+pub fn exchange(c: u32, i: u32) -> (Vec<u8>, Vec<u8>) {
     let key = format!("user:{c}:{i}");
     match i % 6 {
         0 => (command(&["SET", &key, "some value of moderate length"]), b"+OK\r\n".to_vec()),

@@ -19,13 +19,22 @@ pub struct Spec {
 
 /// A classic-pcap writer of Ethernet/IPv4/TCP frames, `tick_us` apart.
 pub struct Writer {
-    /// The file so far.
+    /// The file so far (with a sink: what has not been spilled to it yet).
     pub out: Vec<u8>,
     ts_us: u64,
     tick_us: u64,
     /// Frames written.
     pub packets: u64,
+    /// Sum of the frames' lengths (what a NIC would have seen, without pcap headers).
+    pub frame_bytes: u64,
+    /// Where `out` is spilled once it holds [`SPILL_BYTES`], so multi-GB captures stay out of memory.
+    sink: Option<std::io::BufWriter<std::fs::File>>,
+    /// Bytes already spilled to the sink.
+    spilled: u64,
 }
+
+/// Buffered bytes after which a file-backed writer spills `out`.
+const SPILL_BYTES: usize = 4 << 20;
 
 impl Writer {
     /// A pcap file with its global header; frames 7 µs apart.
@@ -35,7 +44,7 @@ impl Writer {
 
     /// A pcap file with its global header; frames `tick_us` apart.
     pub fn pcap_ticking(tick_us: u64) -> Self {
-        let mut w = Self { out: Vec::new(), ts_us: 0, tick_us, packets: 0 };
+        let mut w = Self { out: Vec::new(), ts_us: 0, tick_us, packets: 0, frame_bytes: 0, sink: None, spilled: 0 };
         w.out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
         w.out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         w.out.extend_from_slice(&65_535u32.to_le_bytes());
@@ -43,11 +52,43 @@ impl Writer {
         w
     }
 
+    /// A pcap writer that streams to `path` (created or truncated) instead of growing `out`.
+    pub fn to_file(path: &std::path::Path, tick_us: u64) -> std::io::Result<Self> {
+        let mut w = Self::pcap_ticking(tick_us);
+        w.out.reserve(SPILL_BYTES + 70_000);
+        w.sink = Some(std::io::BufWriter::new(std::fs::File::create(path)?));
+        Ok(w)
+    }
+
+    /// Flushes a file-backed writer; returns the file's size in bytes.
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        use std::io::Write;
+        self.spill()?;
+        if let Some(mut sink) = self.sink.take() {
+            sink.flush()?;
+        }
+        Ok(self.spilled + self.out.len() as u64)
+    }
+
+    fn spill(&mut self) -> std::io::Result<()> {
+        use std::io::Write;
+        if let Some(sink) = self.sink.as_mut() {
+            sink.write_all(&self.out)?;
+            self.spilled += self.out.len() as u64;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
     /// One frame from `src` to `dst`.
     pub fn frame(&mut self, src: ([u8; 4], u16), dst: ([u8; 4], u16), seq: u32, ack: u32, flags: u8, payload: &[u8]) {
+        if self.out.len() >= SPILL_BYTES && self.sink.is_some() {
+            self.spill().expect("write capture file");
+        }
         let len = 54 + payload.len();
         self.ts_us += self.tick_us;
         self.packets += 1;
+        self.frame_bytes += len as u64;
         let secs = 1_700_000_000 + self.ts_us / 1_000_000;
         self.out.extend_from_slice(&u32::try_from(secs).unwrap_or(0).to_le_bytes());
         self.out.extend_from_slice(&u32::try_from(self.ts_us % 1_000_000).unwrap_or(0).to_le_bytes());
@@ -82,6 +123,13 @@ pub const FIN_ACK: u8 = 0x11;
 /// The capture and how many packets and transactions it holds.
 pub fn http_keepalive(spec: Spec) -> (Vec<u8>, u64, u64) {
     let mut w = Writer::pcap();
+    let transactions = http_keepalive_into(&mut w, spec);
+    let packets = w.packets;
+    (w.out, packets, transactions)
+}
+
+/// Writes the connections of [`http_keepalive`] into `w`; returns the transactions written.
+pub fn http_keepalive_into(w: &mut Writer, spec: Spec) -> u64 {
     let body_len = spec.segment_size * spec.body_segments as usize;
     let body = vec![b'x'; spec.segment_size];
     let server = ([10, 0, 0, 2], 80u16);
@@ -115,6 +163,5 @@ pub fn http_keepalive(spec: Spec) -> (Vec<u8>, u64, u64) {
         w.frame(server, client, ss, cs + 1, FIN_ACK, b"");
         w.frame(client, server, cs + 1, ss + 1, ACK, b"");
     }
-    let packets = w.packets;
-    (w.out, packets, u64::from(spec.conns) * u64::from(spec.requests))
+    u64::from(spec.conns) * u64::from(spec.requests)
 }

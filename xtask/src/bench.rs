@@ -1,0 +1,204 @@
+//! `cargo xtask bench`: runs the replay benchmarks of issue 5 and turns criterion's numbers into the
+//! figures the issue asks for (packets/s, MB/s, transactions/s on one worker, the ratio to the
+//! read-and-count baseline, the speed-up with 2..N workers), as markdown on stdout and as
+//! `target/bench/replay.json`. Other benchmark sections write their own `target/bench/<section>.json`
+//! (e.g. `live.json`); [`merge_report`] gathers every section into `target/bench/report.json`.
+//!
+//! Inputs: `target/bench-captures/<capture>.json` (packets, bytes, transactions; written by the
+//! generator), `<capture>.verified.json` (events the agent published with 1 and N workers) and
+//! `target/criterion/replay_<capture>/<function>/new/estimates.json` (mean time per replay, ns).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+/// What `cargo xtask bench` was asked for.
+pub struct Options {
+    /// Criterion's `--quick`: stop sampling once the estimate is stable.
+    pub quick: bool,
+    /// Only captures whose name contains one of these.
+    pub filters: Vec<String>,
+    /// Skip measuring; rebuild the report from the last results.
+    pub report_only: bool,
+}
+
+/// One measured function: mean seconds per replay of the whole capture.
+fn mean_seconds(dir: &Path) -> Result<(f64, SystemTime)> {
+    let path = dir.join("new/estimates.json");
+    let text = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let v: Value = serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let ns = v["mean"]["point_estimate"].as_f64().with_context(|| format!("no mean in {}", path.display()))?;
+    let modified = std::fs::metadata(&path)?.modified()?;
+    Ok((ns / 1e9, modified))
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+/// The report of one capture, or `None` when it was not measured (in this run unless `since` is `None`).
+fn capture_report(target: &Path, meta: &Value, since: Option<SystemTime>) -> Result<Option<Value>> {
+    let name = meta["name"].as_str().context("capture metadata without a name")?;
+    let group = target.join("criterion").join(format!("replay_{name}"));
+    let Ok((baseline_s, modified)) = mean_seconds(&group.join("baseline_read_and_count")) else { return Ok(None) };
+    if since.is_some_and(|t| modified < t) {
+        return Ok(None);
+    }
+    let packets = meta["packets"].as_f64().context("packets")?;
+    let frame_mb = meta["frame_bytes"].as_f64().context("frame_bytes")? / 1e6;
+    let transactions = meta["transactions"].as_f64().context("transactions")?;
+    let mut agents = Vec::new();
+    for entry in std::fs::read_dir(&group)? {
+        let entry = entry?;
+        let fname = entry.file_name().to_string_lossy().into_owned();
+        let Some(n) = fname.strip_prefix("agent_").and_then(|r| r.split('_').next()?.parse::<u64>().ok()) else {
+            continue;
+        };
+        let (s, _) = mean_seconds(&entry.path())?;
+        agents.push((n, s));
+    }
+    agents.sort_by_key(|a| a.0);
+    let one = agents.iter().find(|a| a.0 == 1).map(|a| a.1).context("no agent_1_worker result")?;
+    let verified = read_json(&target.join(format!("bench-captures/{name}.verified.json"))).unwrap_or(Value::Null);
+    let lost = verified["events_by_workers"]
+        .as_object()
+        .is_some_and(|m| m.values().any(|v| v.as_u64() != verified["expected"].as_u64()));
+    Ok(Some(json!({
+        "name": name,
+        "description": meta["description"],
+        "packets": meta["packets"],
+        "frame_bytes": meta["frame_bytes"],
+        "file_bytes": meta["file_bytes"],
+        "transactions": meta["transactions"],
+        "packets_per_transaction": packets / transactions.max(1.0),
+        "baseline": { "seconds": baseline_s, "packets_per_s": packets / baseline_s, "mb_per_s": frame_mb / baseline_s },
+        "agent": agents.iter().map(|&(n, s)| json!({
+            "workers": n,
+            "seconds": s,
+            "packets_per_s": packets / s,
+            "mb_per_s": frame_mb / s,
+            "transactions_per_s": transactions / s,
+            "speedup": one / s,
+        })).collect::<Vec<_>>(),
+        "agent_vs_baseline_pct": 100.0 * baseline_s / one,
+        "verification": verified,
+        "events_lost": lost,
+    })))
+}
+
+fn m(v: &Value) -> String {
+    format!("{:.2} M", v.as_f64().unwrap_or(f64::NAN) / 1e6)
+}
+
+/// The markdown of `replay.json`: one summary row per capture, then each capture's scaling.
+fn markdown(report: &Value) -> String {
+    let empty = Vec::new();
+    let captures = report["captures"].as_array().unwrap_or(&empty);
+    let max_workers = captures.iter().filter_map(|c| c["agent"].as_array().map(Vec::len)).max().unwrap_or(1);
+    let mut out = String::from(
+        "| capture | packets | MB | transactions | baseline packets/s | agent 1w packets/s | 1w MB/s | 1w tx/s | agent/baseline |",
+    );
+    let mut rule = String::from("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for n in 2..=max_workers {
+        out.push_str(&format!(" speed-up {n}w |"));
+        rule.push_str("---:|");
+    }
+    out.push('\n');
+    out.push_str(&rule);
+    out.push('\n');
+    for c in captures {
+        let agents = c["agent"].as_array().unwrap_or(&empty);
+        let one = agents.first().cloned().unwrap_or(Value::Null);
+        out.push_str(&format!(
+            "| {}{} | {} | {:.0} | {} | {} | {} | {:.0} | {} | {:.1} % |",
+            c["name"].as_str().unwrap_or("?"),
+            if c["events_lost"].as_bool() == Some(true) { " ⚠" } else { "" },
+            m(&c["packets"]),
+            c["frame_bytes"].as_f64().unwrap_or(f64::NAN) / 1e6,
+            m(&c["transactions"]),
+            m(&c["baseline"]["packets_per_s"]),
+            m(&one["packets_per_s"]),
+            one["mb_per_s"].as_f64().unwrap_or(f64::NAN),
+            m(&one["transactions_per_s"]),
+            c["agent_vs_baseline_pct"].as_f64().unwrap_or(f64::NAN),
+        ));
+        for a in agents.iter().skip(1) {
+            out.push_str(&format!(" {:.2}× |", a["speedup"].as_f64().unwrap_or(f64::NAN)));
+        }
+        out.push('\n');
+    }
+    out.push_str("\nMB = frame bytes (the traffic, without pcap record headers); M = millions; ⚠ = the agent published fewer events than the generator wrote transactions (see `verification` in replay.json).\n");
+    out
+}
+
+/// Gathers every `target/bench/<section>.json` but `report.json` into `report.json`, each verbatim
+/// under its file stem. New benchmark sections only need to write their own file there.
+pub fn merge_report(bench_dir: &Path) -> Result<PathBuf> {
+    let mut report = serde_json::Map::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(bench_dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && p.file_stem().is_some_and(|s| s != "report"))
+        .collect();
+    files.sort();
+    for f in files {
+        let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        report.insert(stem, read_json(&f)?);
+    }
+    let path = bench_dir.join("report.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&Value::Object(report))?)?;
+    Ok(path)
+}
+
+/// Runs the replay benchmarks (unless `report_only`), then writes and prints the report.
+pub fn run(root: &Path, cargo: Command, opts: &Options) -> Result<()> {
+    let started = SystemTime::now();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    if !opts.report_only {
+        let mut cmd = cargo;
+        cmd.current_dir(root)
+            .args(["bench", "-p", "packetbeat-agent"])
+            .env("PACKETBEAT_SKIP_EBPF", "1")
+            .env("PB_BENCH_CAPTURES", opts.filters.join(","));
+        if opts.quick {
+            cmd.args(["--", "--quick"]);
+        }
+        crate::exec(&mut cmd)?;
+    }
+    let mut metas: Vec<PathBuf> = std::fs::read_dir(target.join("bench-captures"))
+        .context("no target/bench-captures: run the benchmarks first")?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().ends_with(".verified.json"))
+        .collect();
+    metas.sort();
+    let since = (!opts.report_only).then_some(started);
+    let mut captures = Vec::new();
+    for path in metas {
+        if let Some(c) = capture_report(&target, &read_json(&path)?, since)? {
+            captures.push(c);
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let unix = started.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let report = json!({ "started_unix": unix, "quick": opts.quick, "cores": cores, "captures": captures });
+    let bench_dir = target.join("bench");
+    std::fs::create_dir_all(&bench_dir)?;
+    std::fs::write(bench_dir.join("replay.json"), serde_json::to_vec_pretty(&report)?)?;
+    let md = markdown(&report);
+    std::fs::write(bench_dir.join("replay.md"), &md)?;
+    println!("\n## Replay, one run ({cores} cores{})\n\n{md}", if opts.quick { ", --quick" } else { "" });
+    let merged = merge_report(&bench_dir)?;
+    println!("written: {}, {}", bench_dir.join("replay.json").display(), merged.display());
+    let lossy: Vec<&str> = captures
+        .iter()
+        .filter(|c| c["events_lost"].as_bool() == Some(true))
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    if !lossy.is_empty() {
+        bail!("the agent lost transactions on {}: those figures are not valid", lossy.join(", "));
+    }
+    Ok(())
+}
