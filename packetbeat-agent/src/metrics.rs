@@ -60,6 +60,7 @@ pub fn flow_counters(s: &FlowStats) -> Counters {
         ("flow.segments", s.segments),
         ("flow.unconfigured_port", s.unconfigured_port),
         ("flow.connections", s.connections),
+        ("flow.no_connection", s.no_connection),
         ("flow.table_full", s.table_full),
         ("flow.midstream", s.midstream),
         ("flow.gaps", s.gaps),

@@ -41,6 +41,9 @@ pub struct FlowStats {
     pub unconfigured_port: u64,
     /// Connections created.
     pub connections: u64,
+    /// Segments without SYN or data for no known connection (e.g. the last ACK after both FINs):
+    /// not worth a connection.
+    pub no_connection: u64,
     /// Connections not created because the table was full.
     pub table_full: u64,
     /// Directions picked up without their SYN (resynchronised at the next message).
@@ -168,6 +171,12 @@ impl FlowTable {
                     self.stats.unconfigured_port += 1;
                     return;
                 };
+                // Only a SYN or data opens a connection: the last ACK of a closed connection (or a
+                // stray ACK, FIN or RST) would otherwise leave an empty entry until its idle timeout.
+                if !seg.flags.syn() && seg.payload.is_empty() && seg.wire_payload_len == 0 {
+                    self.stats.no_connection += 1;
+                    return;
+                }
                 if !self.create(key, client, server, dir.0, seg.ts) {
                     return;
                 }

@@ -234,3 +234,80 @@ fn rst_like_finish_stops_delivery() {
     h.seg(3, b"cd");
     assert_eq!(h.proto.events, vec![Ev::Data(b"ab".to_vec()), Ev::Fin]);
 }
+
+/// The connection table itself: what opens and what closes an entry.
+mod table {
+    use std::sync::Arc;
+
+    use super::super::{FlowTable, Publish};
+    use crate::config::Limits;
+    use crate::event::Transaction;
+    use crate::packet::{TcpFlags, TcpSegment};
+    use crate::protocols::registry::Registry;
+    use crate::protocols::ConnInfo;
+    use crate::time::Timestamp;
+
+    struct Count(usize);
+
+    impl Publish for Count {
+        fn publish(&mut self, _tx: Transaction, _conn: &ConnInfo) {
+            self.0 += 1;
+        }
+    }
+
+    fn seg(from_client: bool, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> TcpSegment<'_> {
+        let (c, s) = (([10, 0, 0, 1].into(), 40_000), ([10, 0, 0, 2].into(), 80));
+        let ((src_ip, src_port), (dst_ip, dst_port)) = if from_client { (c, s) } else { (s, c) };
+        TcpSegment {
+            ts: Timestamp::from_parts(1_700_000_000, 0),
+            src_mac: [0; 6],
+            dst_mac: [0; 6],
+            vlan: None,
+            src_ip,
+            dst_ip,
+            src_port,
+            dst_port,
+            seq,
+            ack,
+            flags: TcpFlags(flags),
+            payload,
+            wire_payload_len: u32::try_from(payload.len()).unwrap(),
+            frame_len: 54 + u32::try_from(payload.len()).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_closed_connection_leaves_no_entry_and_stray_segments_open_none() {
+        let list: Vec<serde_norway::Value> = serde_norway::from_str("[{type: http, ports: [80]}]").unwrap();
+        let registry = Arc::new(Registry::from_config(Some(&list)).unwrap().0);
+        let mut table = FlowTable::new(registry, &Limits::default());
+        let mut out = Count(0);
+        const A: u8 = TcpFlags::ACK;
+        let req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let (c, s) = (1000u32, 5000u32);
+        let r = u32::try_from(req.len()).unwrap();
+        let p = u32::try_from(resp.len()).unwrap();
+        for (from_client, seq, ack, flags, payload) in [
+            (true, c, 0, TcpFlags::SYN, &b""[..]),
+            (false, s, c + 1, TcpFlags::SYN | A, b""),
+            (true, c + 1, s + 1, A, b""),
+            (true, c + 1, s + 1, A | TcpFlags::PSH, req),
+            (false, s + 1, c + 1 + r, A | TcpFlags::PSH, resp),
+            (true, c + 1 + r, s + 1 + p, A | TcpFlags::FIN, b""),
+            (false, s + 1 + p, c + 2 + r, A | TcpFlags::FIN, b""),
+            // The last ACK, and then strays: none may open an entry.
+            (true, c + 2 + r, s + 2 + p, A, b""),
+            (true, c + 2 + r, s + 2 + p, A | TcpFlags::FIN, b""),
+            (false, s + 2 + p, c + 2 + r, TcpFlags::RST, b""),
+        ] {
+            table.on_segment(&seg(from_client, seq, ack, flags, payload), &mut out);
+        }
+        assert_eq!(out.0, 1);
+        assert!(table.is_empty(), "{} entries left", table.len());
+        assert_eq!((table.stats.connections, table.stats.closed, table.stats.no_connection), (1, 1, 3));
+        // Data without a handshake (capture started mid-connection) still opens one.
+        table.on_segment(&seg(true, 7, 9, A | TcpFlags::PSH, req), &mut out);
+        assert_eq!(table.len(), 1);
+    }
+}
