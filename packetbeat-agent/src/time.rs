@@ -1,6 +1,7 @@
 //! Packet time. All protocol and flow logic runs on capture timestamps, never on the wall clock, so
 //! that replay is deterministic (see DESIGN.md, "Time").
 
+use std::cell::Cell;
 use std::fmt;
 use std::time::Duration;
 
@@ -53,8 +54,31 @@ impl Timestamp {
     /// machinery 6% of a replay's instructions) and without allocating.
     #[must_use]
     pub fn rfc3339_bytes(self) -> [u8; 27] {
+        thread_local! {
+            /// The last second formatted: an event's times (and consecutive events') share it, and
+            /// the calendar arithmetic is most of the cost.
+            static LAST: Cell<(u64, [u8; 27])> = const { Cell::new((u64::MAX, [0; 27])) };
+        }
         let secs = self.0 / 1_000_000_000;
         let micros = (self.0 % 1_000_000_000) / 1_000;
+        let mut out = LAST.with(|last| match last.get() {
+            (s, bytes) if s == secs => bytes,
+            _ => {
+                let bytes = Self::second_bytes(secs);
+                last.set((secs, bytes));
+                bytes
+            }
+        });
+        let mut v = micros;
+        for slot in out[20..26].iter_mut().rev() {
+            *slot = b'0' + u8::try_from(v % 10).unwrap_or(0);
+            v /= 10;
+        }
+        out
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.000000Z` of a second since the epoch.
+    fn second_bytes(secs: u64) -> [u8; 27] {
         let days = secs / 86_400;
         let rem = secs % 86_400;
         let (y, m, d) = civil_from_days(i64::try_from(days).unwrap_or(0));
@@ -72,7 +96,6 @@ impl Timestamp {
         digits(rem / 3600, 11, 2);
         digits((rem / 60) % 60, 14, 2);
         digits(rem % 60, 17, 2);
-        digits(micros, 20, 6);
         out
     }
 }

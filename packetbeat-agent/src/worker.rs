@@ -138,7 +138,7 @@ impl Publish for Publisher {
     /// Writes the transaction's document straight into the chunk. Only when processors or root
     /// `fields` are configured is it parsed back into a tree for them to work on.
     fn publish(&mut self, tx: Transaction, conn: &ConnInfo) {
-        let strings = self.conns.get(conn, &self.settings.agent);
+        let strings = self.conns.get(conn, &self.settings.agent, tx.kind);
         if self.settings.ignore_outgoing && strings.direction == "egress" {
             self.dropped_outgoing += 1;
             return;

@@ -28,7 +28,7 @@ impl Default for ConnCache {
 
 impl ConnCache {
     /// The strings of `conn`, rendered now if the slot holds another connection.
-    pub fn get(&mut self, conn: &ConnInfo, agent: &AgentInfo) -> &ConnStrings {
+    pub fn get(&mut self, conn: &ConnInfo, agent: &AgentInfo, kind: &'static str) -> &ConnStrings {
         let mut h = FxHasher::default();
         conn.client_ip.hash(&mut h);
         conn.server_ip.hash(&mut h);
@@ -37,14 +37,14 @@ impl ConnCache {
         let index = usize::try_from(h.finish() >> 56).unwrap_or(0) % SLOTS;
         let slot = &mut self.slots[index];
         match slot {
-            Some((cached, _)) if cached == conn => {}
+            Some((cached, strings)) if cached == conn && strings.kind == kind => {}
             Some((cached, strings)) => {
                 *cached = *conn;
-                strings.render(conn, agent);
+                strings.render(conn, agent, kind);
             }
             None => {
                 let mut strings = ConnStrings::default();
-                strings.render(conn, agent);
+                strings.render(conn, agent, kind);
                 *slot = Some((*conn, strings));
             }
         }
@@ -83,13 +83,13 @@ mod tests {
                     server_ip: [10, 0, 0, 1].into(),
                     server_port: 80,
                 };
-                let s = cache.get(&conn, &agent);
+                let s = cache.get(&conn, &agent, "http");
                 assert_eq!(s.client_ip, conn.client_ip.to_string(), "round {round}");
                 assert_eq!(
                     s.community_id,
                     crate::event::community_id::community_id_v1(conn.client_ip, 1000 + i, conn.server_ip, 80, 6, 0)
                 );
-                assert_eq!((s.network_type, s.direction), ("ipv4", "unknown"));
+                assert_eq!((s.kind, s.direction), ("http", "unknown"));
             }
         }
     }

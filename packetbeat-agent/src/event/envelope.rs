@@ -86,8 +86,9 @@ pub fn direction(conn: &ConnInfo, agent: &AgentInfo) -> &'static str {
     }
 }
 
-/// The envelope's per-connection strings, rendered once per connection rather than per event
-/// (the community id alone is a SHA-1 and a base64 encoding).
+/// The envelope's per-connection parts, rendered once per connection rather than per event (the
+/// community id alone is a SHA-1 and a base64 encoding): addresses, and the members of `network`,
+/// the endpoints and `related.ip` that do not change between a connection's events.
 #[derive(Clone, Debug, Default)]
 pub struct ConnStrings {
     /// `source.ip`.
@@ -96,33 +97,50 @@ pub struct ConnStrings {
     pub server_ip: String,
     /// `network.community_id`.
     pub community_id: String,
-    /// `network.type`.
-    pub network_type: &'static str,
     /// `network.direction`.
     pub direction: &'static str,
-    /// `"ip":"…","port":…` of the client (`source`, `client`).
-    pub client_endpoint: String,
-    /// `"ip":"…","port":…` of the server (`destination`, `server`).
-    pub server_endpoint: String,
+    /// The protocol these were rendered for (`network.protocol`).
+    pub kind: &'static str,
+    /// `"transport":"tcp","protocol":…,"type":…,"community_id":…,"direction":…`.
+    network: String,
+    /// `{"ip":"…","port":…` of the client (`source`, `client`).
+    client_endpoint: String,
+    /// `{"ip":"…","port":…` of the server (`destination`, `server`).
+    server_endpoint: String,
+    /// `{"ip":["client","server"` (the server left out when it is the client).
+    related_ip: String,
 }
 
 impl ConnStrings {
-    /// Renders the strings of `conn`, reusing this value's buffers.
-    pub fn render(&mut self, conn: &ConnInfo, agent: &AgentInfo) {
+    /// Renders the parts of `conn` carrying protocol `kind`, reusing this value's buffers.
+    pub fn render(&mut self, conn: &ConnInfo, agent: &AgentInfo, kind: &'static str) {
         use std::fmt::Write as _;
         self.client_ip.clear();
         self.server_ip.clear();
         let _ = write!(self.client_ip, "{}", conn.client_ip);
         let _ = write!(self.server_ip, "{}", conn.server_ip);
         self.community_id = community_id_v1(conn.client_ip, conn.client_port, conn.server_ip, conn.server_port, 6, 0);
-        self.network_type = if conn.client_ip.is_ipv4() { "ipv4" } else { "ipv6" };
         self.direction = direction(conn, agent);
+        self.kind = kind;
+        let network_type = if conn.client_ip.is_ipv4() { "ipv4" } else { "ipv6" };
+        // Addresses, kinds and the base64 id need no JSON escaping.
+        self.network.clear();
+        let _ = write!(
+            self.network,
+            r#""transport":"tcp","protocol":"{kind}","type":"{network_type}","community_id":"{}","direction":"{}""#,
+            self.community_id, self.direction
+        );
         for (out, ip, port) in [
             (&mut self.client_endpoint, &self.client_ip, conn.client_port),
             (&mut self.server_endpoint, &self.server_ip, conn.server_port),
         ] {
             out.clear();
-            let _ = write!(out, r#""ip":"{ip}","port":{port}"#);
+            let _ = write!(out, r#"{{"ip":"{ip}","port":{port}"#);
+        }
+        self.related_ip.clear();
+        let _ = write!(self.related_ip, r#"{{"ip":["{}""#, self.client_ip);
+        if self.server_ip != self.client_ip {
+            let _ = write!(self.related_ip, r#","{}""#, self.server_ip);
         }
     }
 }
@@ -192,75 +210,45 @@ impl<'a> Sections<'a> {
     }
 }
 
-fn raw(out: &mut Vec<u8>, first: &mut bool, k: &str, v: &str) {
-    json::key(out, first, k);
-    json::string(out, v);
+/// Appends a byte literal (constant parts of the document; a known length compiles to moves).
+macro_rules! lit {
+    ($out:expr, $s:literal) => {
+        $out.extend_from_slice($s)
+    };
 }
 
-fn time(out: &mut Vec<u8>, first: &mut bool, k: &str, ts: Timestamp) {
-    json::key(out, first, k);
+/// `"…"` of a timestamp.
+fn time(out: &mut Vec<u8>, ts: Timestamp) {
     out.push(b'"');
     out.extend_from_slice(&ts.rfc3339_bytes());
     out.push(b'"');
 }
 
-fn number(out: &mut Vec<u8>, first: &mut bool, k: &str, n: u64) {
-    json::key(out, first, k);
-    json::uint(out, n);
-}
-
-/// `"name":{…own members…, …protocol fields under name that own does not name…}`.
-fn object(
-    out: &mut Vec<u8>,
-    name: &str,
-    section: &[(Key, Value)],
-    own: &[&str],
-    write_own: impl FnOnce(&mut Vec<u8>, &mut bool),
-) {
-    let mut first = false;
-    json::key(out, &mut first, name);
-    out.push(b'{');
-    let mut first = true;
-    write_own(out, &mut first);
-    json::members(out, section, name.len() + 1, &mut first, &|h| own.contains(&h));
+/// Ends an envelope object: the protocol's fields under it (names in `own` left out), then `}`.
+fn close(out: &mut Vec<u8>, name: &str, section: &[(Key, Value)], own: &[&str]) {
+    json::members(out, section, name.len() + 1, &mut false, &|h| own.contains(&h));
     out.push(b'}');
 }
 
-fn endpoint(
-    out: &mut Vec<u8>,
-    name: &str,
-    section: &[(Key, Value)],
-    ip_port: &str,
-    bytes: Option<u64>,
-    domain: Option<&Value>,
-) {
-    object(out, name, section, &["ip", "port", "bytes", "domain"], |out, first| {
-        *first = false;
-        out.extend_from_slice(ip_port.as_bytes());
-        if let Some(b) = bytes {
-            number(out, first, "bytes", b);
-        }
-        if let Some(d) = domain {
-            json::key(out, first, "domain");
-            json::value(out, d);
-        }
-    });
+const ENDPOINT_OWN: [&str; 4] = ["ip", "port", "bytes", "domain"];
+
+/// The rest of an endpoint object opened with its pre-rendered `{"ip":…,"port":…`.
+fn endpoint_tail(out: &mut Vec<u8>, name: &str, section: &[(Key, Value)], bytes: Option<u64>, domain: Option<&Value>) {
+    if let Some(b) = bytes {
+        lit!(out, b",\"bytes\":");
+        json::uint(out, b);
+    }
+    if let Some(d) = domain {
+        lit!(out, b",\"domain\":");
+        json::value(out, d);
+    }
+    close(out, name, section, &ENDPOINT_OWN);
 }
 
-/// `related.ip` (client, server, then the protocol's) and the protocol's other `related.*` lists,
-/// each without repeats; empty lists are left out.
+/// `related` after its pre-rendered `{"ip":[client,server`: the protocol's addresses, then its other
+/// `related.*` lists, each without repeats; empty lists are left out.
 fn related(out: &mut Vec<u8>, section: &[(Key, Value)], cs: &ConnStrings) {
-    let mut first = false;
-    json::key(out, &mut first, "related");
-    out.push(b'{');
-    let mut first = true;
-    json::key(out, &mut first, "ip");
-    out.push(b'[');
-    json::string(out, &cs.client_ip);
-    if cs.server_ip != cs.client_ip {
-        out.push(b',');
-        json::string(out, &cs.server_ip);
-    }
+    out.extend_from_slice(cs.related_ip.as_bytes());
     let extra_ips = section.iter().find(|(k, _)| k == "related.ip").and_then(|(_, v)| v.as_array());
     for (i, v) in extra_ips.into_iter().flatten().enumerate() {
         let seen = v.as_str().is_some_and(|s| s == cs.client_ip || s == cs.server_ip)
@@ -271,6 +259,7 @@ fn related(out: &mut Vec<u8>, section: &[(Key, Value)], cs: &ConnStrings) {
         }
     }
     out.push(b']');
+    let mut first = false;
     for (k, v) in section {
         let (Some(name), Some(items)) = (k.strip_prefix("related."), v.as_array()) else { continue };
         if name == "ip" || name.contains('.') || items.is_empty() {
@@ -293,15 +282,18 @@ fn related(out: &mut Vec<u8>, section: &[(Key, Value)], cs: &ConnStrings) {
 
 /// Writes the document of `tx` as one JSON object: the Packetbeat 8.x ECS layout, with the
 /// protocol's dotted fields nested and merged into the envelope's objects. `cs` holds the
-/// connection's rendered strings and `tail` what [`tail`] returned.
+/// connection's rendered parts and `tail` what [`tail`] returned.
 pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, cs: &ConnStrings, tail: &[u8]) {
     let kind = tx.kind;
-    out.push(b'{');
-    let mut first = true;
-    time(out, &mut first, "@timestamp", tx.ts);
-    raw(out, &mut first, "type", kind);
-    raw(out, &mut first, "status", tx.status.as_str());
+    out.reserve(2048 + tail.len());
+    lit!(out, b"{\"@timestamp\":");
+    time(out, tx.ts);
+    lit!(out, b",\"type\":");
+    json::string(out, kind);
+    lit!(out, b",\"status\":");
+    json::string(out, tx.status.as_str());
     let mut sections = Sections { found: [("", &[]); 20], len: 0 };
+    let mut first = false;
     for (head, group) in json::groups(tx.fields.as_slice(), 0) {
         if is_envelope_name(head) {
             sections.push(head, group);
@@ -311,65 +303,80 @@ pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, cs: &ConnStrings, 
     }
 
     let event = sections.get("event");
-    let has_dataset = event.iter().any(|(k, _)| k == "event.dataset");
-    object(out, "event", event, &["kind", "category", "type", "start", "end", "duration"], |out, first| {
-        raw(out, first, "kind", "event");
-        json::key(out, first, "category");
-        out.extend_from_slice(br#"["network"]"#);
-        json::key(out, first, "type");
-        out.extend_from_slice(br#"["connection","protocol"]"#);
-        if !has_dataset {
-            raw(out, first, "dataset", kind);
-        }
-        if let Some(s) = tx.start {
-            time(out, first, "start", s);
-        }
-        if let Some(e) = tx.end {
-            time(out, first, "end", e);
-        }
-        if let Some(d) = tx.start.zip(tx.end).and_then(|(s, e)| e.since(s)) {
-            number(out, first, "duration", d);
-        }
-    });
+    lit!(out, br#","event":{"kind":"event","category":["network"],"type":["connection","protocol"]"#);
+    if !event.iter().any(|(k, _)| k == "event.dataset") {
+        lit!(out, b",\"dataset\":");
+        json::string(out, kind);
+    }
+    if let Some(s) = tx.start {
+        lit!(out, b",\"start\":");
+        time(out, s);
+    }
+    if let Some(e) = tx.end {
+        lit!(out, b",\"end\":");
+        time(out, e);
+    }
+    if let Some(d) = tx.start.zip(tx.end).and_then(|(s, e)| e.since(s)) {
+        lit!(out, b",\"duration\":");
+        json::uint(out, d);
+    }
+    close(out, "event", event, &["kind", "category", "type", "dataset", "start", "end", "duration"]);
 
-    let own = ["transport", "protocol", "type", "community_id", "bytes", "direction"];
-    object(out, "network", sections.get("network"), &own, |out, first| {
-        raw(out, first, "transport", "tcp");
-        raw(out, first, "protocol", kind);
-        raw(out, first, "type", cs.network_type);
-        raw(out, first, "community_id", &cs.community_id);
-        if tx.request_bytes.is_some() || tx.response_bytes.is_some() {
-            number(out, first, "bytes", tx.request_bytes.unwrap_or(0) + tx.response_bytes.unwrap_or(0));
-        }
-        raw(out, first, "direction", cs.direction);
-    });
+    lit!(out, b",\"network\":{");
+    out.extend_from_slice(cs.network.as_bytes());
+    if tx.request_bytes.is_some() || tx.response_bytes.is_some() {
+        lit!(out, b",\"bytes\":");
+        json::uint(out, tx.request_bytes.unwrap_or(0) + tx.response_bytes.unwrap_or(0));
+    }
+    close(
+        out,
+        "network",
+        sections.get("network"),
+        &["transport", "protocol", "type", "community_id", "bytes", "direction"],
+    );
 
     let destination = sections.get("destination");
     let domain = destination.iter().find(|(k, _)| k == "destination.domain").map(|(_, v)| v);
-    for name in ["source", "client"] {
-        endpoint(out, name, sections.get(name), &cs.client_endpoint, tx.request_bytes, None);
-    }
-    endpoint(out, "destination", destination, &cs.server_endpoint, tx.response_bytes, domain);
-    endpoint(out, "server", sections.get("server"), &cs.server_endpoint, tx.response_bytes, domain);
+    lit!(out, b",\"source\":");
+    out.extend_from_slice(cs.client_endpoint.as_bytes());
+    endpoint_tail(out, "source", sections.get("source"), tx.request_bytes, None);
+    lit!(out, b",\"client\":");
+    out.extend_from_slice(cs.client_endpoint.as_bytes());
+    endpoint_tail(out, "client", sections.get("client"), tx.request_bytes, None);
+    lit!(out, b",\"destination\":");
+    out.extend_from_slice(cs.server_endpoint.as_bytes());
+    endpoint_tail(out, "destination", destination, tx.response_bytes, domain);
+    lit!(out, b",\"server\":");
+    out.extend_from_slice(cs.server_endpoint.as_bytes());
+    endpoint_tail(out, "server", sections.get("server"), tx.response_bytes, domain);
+    lit!(out, b",\"related\":");
     related(out, sections.get("related"), cs);
 
     for (k, v) in [("method", &tx.method), ("query", &tx.query), ("request", &tx.request), ("response", &tx.response)] {
         if let Some(v) = v {
-            raw(out, &mut first, k, v);
+            json::key(out, &mut first, k);
+            json::string(out, v);
         }
     }
     let error = sections.get("error");
     if !tx.notes.is_empty() || !error.is_empty() {
-        object(out, "error", error, if tx.notes.is_empty() { &[] } else { &["message"] }, |out, first| {
-            match tx.notes.as_slice() {
-                [] => {}
-                [one] => raw(out, first, "message", one),
-                many => {
-                    json::key(out, first, "message");
-                    let _ = serde_json::to_writer(&mut *out, many);
-                }
+        lit!(out, b",\"error\":{");
+        let mut own: &[&str] = &[];
+        match tx.notes.as_slice() {
+            [] => {}
+            [one] => {
+                lit!(out, b"\"message\":");
+                json::string(out, one);
+                own = &["message"];
             }
-        });
+            many => {
+                lit!(out, b"\"message\":");
+                let _ = serde_json::to_writer(&mut *out, many);
+                own = &["message"];
+            }
+        }
+        json::members(out, error, "error".len() + 1, &mut own.is_empty(), &|h| own.contains(&h));
+        out.push(b'}');
     }
     out.extend_from_slice(tail);
     out.push(b'}');
@@ -379,7 +386,7 @@ pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, cs: &ConnStrings, 
 #[must_use]
 pub fn to_map(tx: &Transaction, conn: &ConnInfo, agent: &AgentInfo) -> Map<String, Value> {
     let mut cs = ConnStrings::default();
-    cs.render(conn, agent);
+    cs.render(conn, agent, tx.kind);
     let mut out = Vec::new();
     write_transaction(&mut out, tx, &cs, &tail(agent));
     let mut doc: Map<String, Value> = serde_json::from_slice(&out).unwrap_or_default();
