@@ -379,6 +379,7 @@ pub fn read_events(path: &Path) -> Vec<Value> {
 pub fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(v, |v, k| v.get(k).unwrap_or(&Value::Null))
 }
+pub mod live_bench;
 pub mod mysql_server;
 pub mod opensearch;
 pub mod pcap;
