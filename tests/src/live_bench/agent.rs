@@ -38,6 +38,21 @@ impl BenchAgent {
     /// `-E` overrides. Waits until it captures.
     #[must_use]
     pub fn start(agent: &Path, dir: &Path, mode: &str, protocols: &str, extra: &[String]) -> Self {
+        Self::start_on(agent, dir, mode, protocols, extra, &[], false)
+    }
+
+    /// [`BenchAgent::start`], pinned to `cpus` (every CPU when empty) and, with `realtime`, under
+    /// `SCHED_RR` so that no ordinary process on those CPUs can keep it waiting.
+    #[must_use]
+    pub fn start_on(
+        agent: &Path,
+        dir: &Path,
+        mode: &str,
+        protocols: &str,
+        extra: &[String],
+        cpus: &[usize],
+        realtime: bool,
+    ) -> Self {
         let out = dir.join(format!("agent-{mode}.ndjson"));
         let err = dir.join(format!("agent-{mode}.log"));
         let mut cmd = Command::new(agent);
@@ -50,6 +65,23 @@ impl BenchAgent {
             .env("NO_COLOR", "1");
         for e in extra {
             cmd.args(["-E", e]);
+        }
+        if !cpus.is_empty() || realtime {
+            let cpus = cpus.to_vec();
+            // SAFETY: only sched_setaffinity and sched_setscheduler, plain syscalls, run in the
+            // forked child.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                    if !cpus.is_empty() && !super::set_affinity(0, &cpus) {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    let param = libc::sched_param { sched_priority: 10 };
+                    if realtime && libc::sched_setscheduler(0, libc::SCHED_RR, &raw const param) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
         }
         let child = cmd
             .stdout(std::fs::File::create(&out).expect("create the agent's output file"))

@@ -1,14 +1,16 @@
 //! HTTP under load: the harness' nginx (one worker, access log off, 10 000 requests per keep-alive
-//! connection) serving a 6-byte file to `wrk`, once per capture mode. wrk is closed-loop, so the
-//! offered load is what it completed; the agent shares the two cores with nginx and wrk.
+//! connection) serving a 6-byte file to `wrk`, once per capture mode, with the agent sharing both
+//! cores with nginx and wrk and then with the agent alone on one core. wrk is closed-loop, so the
+//! offered load is what it completed.
 
+use std::path::Path;
 use std::process::Command;
 
 use crate::{free_port, have, temp_dir, Nginx};
 
 use super::agent::{counter, BenchAgent};
 use super::report::Row;
-use super::{agent_row, measure, skipped, Settings, MODES};
+use super::{agent_row, measure, pin_self, skipped, Settings, MODES};
 
 /// wrk's threads and connections: one thread keeps wrk to about one core, 16 connections keep
 /// nginx busy without making the run about connection setup.
@@ -53,40 +55,66 @@ fn parse_wrk(text: &str) -> WrkResult {
     r
 }
 
-/// nginx + wrk through both capture modes.
+/// One load through one capture mode; `agent_cpus` pins the agent (empty: it floats), `realtime`
+/// runs it under `SCHED_RR`.
+fn one(s: &Settings, dir: &Path, port: u16, mode: &str, placement: &str, agent_cpus: &[usize], realtime: bool) -> Row {
+    let protocols = format!("[{{type: http, ports: [{port}]}}]");
+    let agent = BenchAgent::start_on(&s.agent, dir, mode, &protocols, &[], agent_cpus, realtime);
+    let (wrk, w) = measure(&agent, || run_wrk(port, s.load_time().as_secs()));
+    let stopped = agent.stop();
+    let variant = format!("{placement}: nginx 1 worker, wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS}");
+    let mut row = agent_row("http", mode, &variant, &w, &stopped);
+    row.offered_per_s = Some(wrk.per_s);
+    row.performed = Some(wrk.requests);
+    row.seen = Some(stopped.events_by_type.get("http").copied().unwrap_or(0));
+    row.note.push_str(&format!(
+        "http.transactions={}; unmatched req/resp {}/{}; wrk errors {}; wrk stops with up to \
+         {WRK_CONNECTIONS} requests in flight",
+        counter(&stopped.counters, "http.transactions"),
+        counter(&stopped.counters, "http.unmatched_requests"),
+        counter(&stopped.counters, "http.unmatched_responses"),
+        wrk.errors,
+    ));
+    row
+}
+
+/// nginx + wrk through both capture modes, three ways:
+/// - `shared`: every process free to run anywhere; the agent competes with nginx, wrk and whatever
+///   else runs on the box for both cores, as an ordinary process;
+/// - `shared-rt`: the same with the agent under `SCHED_RR`, so it runs whenever it has work and
+///   nginx and wrk get the rest (how many transactions/s the agent keeps up with when it is not
+///   starved, and what that costs it);
+/// - `pinned-rt`: nginx and wrk on CPU 1, the agent on CPU 0 under `SCHED_RR` (one core of agent,
+///   at the load one core of nginx+wrk produces).
 #[must_use]
 pub fn run(s: &Settings) -> Vec<Row> {
     if !have("wrk") || !have("nginx") {
         return vec![skipped("http", "wrk or nginx is not installed (apt-get install wrk nginx)")];
     }
-    let dir = temp_dir("bench-http");
-    std::fs::create_dir_all(dir.join("www")).expect("www dir");
-    std::fs::write(dir.join("www/small.txt"), "hello\n").expect("small.txt");
-    let port = free_port();
-    let _nginx = Nginx::start(&dir, port, port);
-    let seconds = s.load_time().as_secs();
+    let pinned_possible = std::thread::available_parallelism().map_or(1, usize::from) >= 2;
     let mut rows = Vec::new();
-    for mode in MODES {
-        let agent = BenchAgent::start(&s.agent, &dir, mode, &format!("[{{type: http, ports: [{port}]}}]"), &[]);
-        let (wrk, w) = measure(&agent, || run_wrk(port, seconds));
-        let stopped = agent.stop();
-        let variant = format!("nginx 1 worker, wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS}");
-        let mut row = agent_row("http", mode, &variant, &w, &stopped);
-        row.offered_per_s = Some(wrk.per_s);
-        row.performed = Some(wrk.requests);
-        row.seen = Some(stopped.events_by_type.get("http").copied().unwrap_or(0));
-        let tx = counter(&stopped.counters, "http.transactions");
-        row.note.push_str(&format!(
-            "seen {:.0} tx/s; http.transactions={tx}; unmatched req/resp {}/{}; wrk errors {}; \
-             wrk stops with up to {WRK_CONNECTIONS} requests in flight",
-            row.seen.unwrap_or(0) as f64 / w.seconds.max(0.001),
-            counter(&stopped.counters, "http.unmatched_requests"),
-            counter(&stopped.counters, "http.unmatched_responses"),
-            wrk.errors,
-        ));
-        rows.push(row);
+    for placement in ["shared", "shared-rt", "pinned-rt"] {
+        let pinned = placement == "pinned-rt";
+        let realtime = placement.ends_with("-rt");
+        if pinned && !(pinned_possible && pin_self(&[1])) {
+            rows.push(skipped("http", "pinned: needs 2 CPUs and sched_setaffinity"));
+            continue;
+        }
+        // nginx and wrk are started from this thread, so they inherit its CPU set.
+        let dir = temp_dir("bench-http");
+        std::fs::create_dir_all(dir.join("www")).expect("www dir");
+        std::fs::write(dir.join("www/small.txt"), "hello\n").expect("small.txt");
+        let port = free_port();
+        let nginx = Nginx::start(&dir, port, port);
+        for mode in MODES {
+            rows.push(one(s, &dir, port, mode, placement, if pinned { &[0] } else { &[] }, realtime));
+        }
+        drop(nginx);
+        if pinned {
+            pin_self(&[]);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
-    let _ = std::fs::remove_dir_all(&dir);
     rows
 }
 

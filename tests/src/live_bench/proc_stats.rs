@@ -4,6 +4,19 @@
 
 use std::time::Instant;
 
+/// One reading of a thread.
+#[derive(Clone, Debug)]
+pub struct ThreadSample {
+    /// Its id.
+    pub tid: u32,
+    /// Its name (`dispatch` for the main thread).
+    pub name: String,
+    /// Nanoseconds on a CPU (`/proc/.../schedstat` field 1).
+    pub run_ns: u64,
+    /// Nanoseconds runnable but waiting for a CPU (field 2): time lost to other processes.
+    pub wait_ns: u64,
+}
+
 /// One reading of a process.
 #[derive(Clone, Debug)]
 pub struct ProcSample {
@@ -17,8 +30,8 @@ pub struct ProcSample {
     pub hwm_kib: u64,
     /// RssAnon in KiB: the heap and stacks, without mapped rings (which count as RssFile).
     pub anon_kib: u64,
-    /// CPU ticks per thread: `(tid, name, ticks)`; the main thread is the capture dispatcher.
-    pub threads: Vec<(u32, String, u64)>,
+    /// Per thread; the main thread is the capture dispatcher.
+    pub threads: Vec<ThreadSample>,
 }
 
 fn clock_ticks_per_second() -> f64 {
@@ -43,9 +56,10 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
             let path = task.path();
             let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default().trim().to_owned();
             let name = if tid == pid { "dispatch".to_owned() } else { name };
-            if let Some(t) = stat_ticks(&path.to_string_lossy()) {
-                threads.push((tid, name, t));
-            }
+            let sched = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
+            let mut f = sched.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
+            let (run_ns, wait_ns) = (f.next().unwrap_or(0), f.next().unwrap_or(0));
+            threads.push(ThreadSample { tid, name, run_ns, wait_ns });
         }
     }
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -79,21 +93,23 @@ fn stat_ticks(dir: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// Per-thread CPU between two samples, busiest first, as `name NN%` (threads under 1% left out).
+/// Per-thread CPU between two samples, busiest first, as `name NN% (wait MM%)`: on a CPU and
+/// runnable but waiting for one, each in % of the window (threads under 1% of both left out).
 #[must_use]
 pub fn thread_cpu(from: &ProcSample, to: &ProcSample) -> String {
-    let wall = to.at.duration_since(from.at).as_secs_f64().max(0.001);
-    let mut per: Vec<(String, f64)> = to
+    let wall_ns = to.at.duration_since(from.at).as_secs_f64().max(0.001) * 1e9;
+    let mut per: Vec<(String, f64, f64)> = to
         .threads
         .iter()
-        .map(|(tid, name, t)| {
-            let t0 = from.threads.iter().find(|(id, _, _)| id == tid).map_or(0, |x| x.2);
-            (name.clone(), 100.0 * t.saturating_sub(t0) as f64 / clock_ticks_per_second() / wall)
+        .map(|t| {
+            let (r0, w0) = from.threads.iter().find(|x| x.tid == t.tid).map_or((0, 0), |x| (x.run_ns, x.wait_ns));
+            let pct = |a: u64, b: u64| 100.0 * a.saturating_sub(b) as f64 / wall_ns;
+            (t.name.clone(), pct(t.run_ns, r0), pct(t.wait_ns, w0))
         })
-        .filter(|(_, pct)| *pct >= 1.0)
+        .filter(|(_, run, wait)| *run >= 1.0 || *wait >= 1.0)
         .collect();
     per.sort_by(|a, b| b.1.total_cmp(&a.1));
-    per.iter().map(|(n, p)| format!("{n} {p:.0}%")).collect::<Vec<_>>().join(", ")
+    per.iter().map(|(n, run, wait)| format!("{n} {run:.0}% (wait {wait:.0}%)")).collect::<Vec<_>>().join(", ")
 }
 
 /// CPU used between two samples, in percent of one core.
