@@ -86,6 +86,8 @@ fn one(s: &Settings, dir: &Path, port: u16, mode: &str, placement: &str, agent_c
 ///   starved, and what that costs it);
 /// - `pinned-rt`: nginx and wrk on CPU 1, the agent on CPU 0 under `SCHED_RR` (one core of agent,
 ///   at the load one core of nginx+wrk produces).
+///
+/// `--quick` leaves out `shared-rt`.
 #[must_use]
 pub fn run(s: &Settings) -> Vec<Row> {
     if !have("wrk") || !have("nginx") {
@@ -93,7 +95,8 @@ pub fn run(s: &Settings) -> Vec<Row> {
     }
     let pinned_possible = std::thread::available_parallelism().map_or(1, usize::from) >= 2;
     let mut rows = Vec::new();
-    for placement in ["shared", "shared-rt", "pinned-rt"] {
+    let placements: &[&str] = if s.quick { &["shared", "pinned-rt"] } else { &["shared", "shared-rt", "pinned-rt"] };
+    for &placement in placements {
         let pinned = placement == "pinned-rt";
         let realtime = placement.ends_with("-rt");
         if pinned && !(pinned_possible && pin_self(&[1])) {
