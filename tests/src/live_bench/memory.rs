@@ -270,8 +270,9 @@ fn run_mode(s: &Settings, mode: &str, big: usize) -> Vec<Row> {
     let mut from = agent.sample();
     for target in [10_000, big] {
         let t = Instant::now();
-        for i in holders.len()..target / PER_CHILD {
-            let mut h = Holder::spawn(ports[i], i);
+        let first = holders.len();
+        for (i, &port) in ports.iter().enumerate().take(target / PER_CHILD).skip(first) {
+            let mut h = Holder::spawn(port, i);
             let (o, f) = h.ready();
             open += o;
             failures += f;
