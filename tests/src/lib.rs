@@ -145,9 +145,14 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM lets the master stop its workers; SIGKILL (after 5 s) would orphan them, each still
+    /// holding the listening socket.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // SAFETY: kill with the pid of our own child.
+        unsafe {
+            libc::kill(i32::try_from(self.child.id()).unwrap_or(0), libc::SIGTERM);
+        }
+        let _ = wait_with_timeout(&mut self.child, Duration::from_secs(5));
     }
 }
 
@@ -379,6 +384,7 @@ pub fn read_events(path: &Path) -> Vec<Value> {
 pub fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(v, |v, k| v.get(k).unwrap_or(&Value::Null))
 }
+pub mod live_bench;
 pub mod mysql_server;
 pub mod opensearch;
 pub mod pcap;

@@ -156,6 +156,8 @@ pub fn ensure_test_packages() -> Result<()> {
         ("redis-server", "redis-server"),
         ("redis-cli", "redis-tools"),
         ("redis-benchmark", "redis-tools"),
+        // The HTTP load generator of the live benchmark (tests/src/bin/live_bench.rs).
+        ("wrk", "wrk"),
         ("/usr/lib/postgresql/15/bin/initdb", "postgresql-15"),
         ("psql", "postgresql-client-15"),
         ("pgbench", "postgresql-15"),
