@@ -9,6 +9,7 @@ pub mod config;
 pub mod event;
 pub mod flow;
 pub mod flows;
+pub mod memory;
 pub mod metrics;
 pub mod output;
 pub mod packet;

@@ -322,6 +322,44 @@ fn join_output(output_thread: OutputThread, capture_result: anyhow::Result<()>) 
     Ok(Summary { events_written })
 }
 
+/// Longest a stopping capture keeps reading what the kernel had already queued.
+const STOP_DRAIN: Duration = Duration::from_secs(2);
+
+/// A live capture asked to stop first reads what the kernel has already queued (those frames are
+/// counted as matched; dropping them unread would lose them without a counter), then ends at the
+/// first empty poll or after [`STOP_DRAIN`].
+#[derive(Default)]
+struct Stopping {
+    since: Option<Instant>,
+}
+
+impl Stopping {
+    /// How long the next poll may wait: not at all once stopping.
+    fn timeout(&self) -> Duration {
+        if self.since.is_some() {
+            Duration::ZERO
+        } else {
+            POLL_TIMEOUT
+        }
+    }
+
+    fn started(&self) -> bool {
+        self.since.is_some()
+    }
+
+    /// Notes a stop request; true when the drain has run out of time.
+    fn check(&mut self, flag: &AtomicBool) -> bool {
+        match self.since {
+            None if flag.load(Ordering::Relaxed) => {
+                self.since = Some(Instant::now());
+                false
+            }
+            Some(t) => t.elapsed() >= STOP_DRAIN,
+            None => false,
+        }
+    }
+}
+
 /// Logs the counters every `period` of wall time.
 struct MetricsLog {
     period: Option<Duration>,
@@ -351,8 +389,9 @@ fn run_inline(
     worker.enable_flows(cfg.flows);
     let mut dstats = DecodeStats::default();
     let mut log = MetricsLog { period: cfg.metrics_period, last: Instant::now() };
+    let mut stop = Stopping::default();
     loop {
-        let r = source.poll(POLL_TIMEOUT, &mut |pkt: RawPacket<'_>| {
+        let r = source.poll(stop.timeout(), &mut |pkt: RawPacket<'_>| {
             dstats.frames += 1;
             match decode(pkt.link, pkt.data, pkt.ts) {
                 Ok(mut seg) => {
@@ -364,6 +403,7 @@ fn run_inline(
         });
         match r {
             Ok(Poll::End) => break,
+            Ok(Poll::Idle) if stop.started() => break,
             Ok(Poll::Idle) => worker.tick(Timestamp::now()),
             Ok(Poll::Packets(_)) => worker.end_batch(),
             Err(e) => {
@@ -376,7 +416,7 @@ fn run_inline(
             dstats.store(&cfg.metrics, source, &slot);
             log.maybe_log(&cfg.metrics);
         }
-        if cfg.stop.load(Ordering::Relaxed) {
+        if stop.check(&cfg.stop) {
             break;
         }
     }
@@ -424,8 +464,9 @@ fn run_sharded(
         // A worker only goes away when its channel is dropped below, so this cannot fail.
         let _ = senders[w].send(WorkerMsg::Batch(full));
     };
+    let mut stop = Stopping::default();
     let result = loop {
-        let r = source.poll(POLL_TIMEOUT, &mut |pkt: RawPacket<'_>| {
+        let r = source.poll(stop.timeout(), &mut |pkt: RawPacket<'_>| {
             dstats.frames += 1;
             match decode(pkt.link, pkt.data, pkt.ts) {
                 Ok(mut seg) => {
@@ -446,6 +487,7 @@ fn run_sharded(
         }
         match r {
             Ok(Poll::End) => break Ok(()),
+            Ok(Poll::Idle) if stop.started() => break Ok(()),
             Ok(Poll::Idle) => {
                 let now = Timestamp::now();
                 for s in &senders {
@@ -459,7 +501,7 @@ fn run_sharded(
             dstats.store(&cfg.metrics, source, "capture");
             log.maybe_log(&cfg.metrics);
         }
-        if cfg.stop.load(Ordering::Relaxed) {
+        if stop.check(&cfg.stop) {
             break Ok(());
         }
     };

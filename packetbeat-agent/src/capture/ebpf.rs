@@ -5,7 +5,7 @@
 //! place: each record is handed to the callback as a slice of the shared mapping and released after
 //! it returns, so nothing is copied or allocated per frame.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aya::maps::{MapData, RingBuf};
 use packetbeat_common::config::DeliveryMode;
@@ -17,6 +17,9 @@ use crate::packet::LinkType;
 
 /// Most records one [`PacketSource::poll`] call drains, so a busy ring cannot starve the caller.
 const MAX_BATCH: usize = 4096;
+/// Longest sleep between looks at the ring. The filter wakes the reader only once the ring is
+/// 1/16 full (one wakeup per batch, not per frame), so a trickle of records waits at most this long.
+const MAX_SLEEP: Duration = Duration::from_millis(5);
 
 /// Frames from the eBPF ring buffer.
 pub struct EbpfSource {
@@ -87,16 +90,18 @@ fn split_record(record: &[u8]) -> Option<(RecordHeader, &[u8])> {
 
 impl PacketSource for EbpfSource {
     fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(RawPacket<'_>)) -> Result<Poll, CaptureError> {
-        let n = self.drain(f);
-        if n > 0 {
-            return Ok(Poll::Packets(n));
-        }
-        if !live::wait_readable(aya_fd(&self.ring), timeout)? {
-            return Ok(Poll::Idle);
-        }
-        match self.drain(f) {
-            0 => Ok(Poll::Idle),
-            n => Ok(Poll::Packets(n)),
+        let deadline = Instant::now() + timeout;
+        loop {
+            let n = self.drain(f);
+            if n > 0 {
+                return Ok(Poll::Packets(n));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(Poll::Idle);
+            }
+            // Records submitted without a wakeup are found by the drain after this returns.
+            live::wait_readable(aya_fd(&self.ring), left.min(MAX_SLEEP))?;
         }
     }
 

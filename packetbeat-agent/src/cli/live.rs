@@ -21,8 +21,8 @@ pub fn open_all(cfg: &Config, ports: &[u16], workers: usize) -> anyhow::Result<V
         return Ok(vec![open(cfg, ports)?]);
     }
     let mut per_socket = cfg.clone();
-    let total = i.buffer_size_mb.max(1);
-    per_socket.packetbeat.interfaces.buffer_size_mb = (total / u32::try_from(workers).unwrap_or(u32::MAX)).max(1);
+    let total = i.ring_mb().max(1);
+    per_socket.packetbeat.interfaces.buffer_size_mb = Some((total / u32::try_from(workers).unwrap_or(u32::MAX)).max(1));
     // Any id not used by another process: this process's id, folded into 16 bits.
     let group = i.fanout_group.unwrap_or((std::process::id() % 0xffff) as u16);
     per_socket.packetbeat.interfaces.fanout_group = Some(group);
@@ -46,7 +46,7 @@ pub fn open(cfg: &Config, ports: &[u16]) -> anyhow::Result<Box<dyn PacketSource>
         device: i.device.clone(),
         ports: ports.to_vec(),
         snaplen: i.snaplen,
-        ring_bytes: i.buffer_size_mb.saturating_mul(1024 * 1024),
+        ring_bytes: i.ring_mb().saturating_mul(1024 * 1024),
     };
     Ok(match i.kind {
         CaptureKind::Ebpf => Box::new(EbpfSource::open(&opts)?),

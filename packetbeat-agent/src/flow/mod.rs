@@ -312,6 +312,7 @@ impl FlowTable {
         // After a burst the table is mostly empty slots: give the memory back.
         if self.conns.capacity() > 1024 && self.conns.len() * 4 < self.conns.capacity() {
             self.conns.shrink_to(self.conns.len() * 2);
+            crate::memory::release_free_memory();
         }
     }
 
