@@ -23,6 +23,40 @@ pub struct Options {
     pub filters: Vec<String>,
     /// Skip measuring; rebuild the report from the last results.
     pub report_only: bool,
+    /// Skip the live and memory benchmark (it needs root, real servers and the eBPF object).
+    pub no_live: bool,
+}
+
+/// Whether this process runs as root (the live benchmark captures through the kernel).
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// The live and memory benchmark (`tests/src/bin/live_bench.rs`): real nginx, Redis and PostgreSQL
+/// under load on loopback with the agent capturing through the eBPF ring and AF_PACKET, a flood on a
+/// port that is not configured, RSS with many idle connections. Writes `target/bench/live.json`.
+fn run_live(root: &Path, target: &Path, quick: bool) -> Result<()> {
+    if !is_root() {
+        eprintln!("live benchmark skipped: it captures through the kernel and needs root");
+        return Ok(());
+    }
+    crate::setup::run()?;
+    crate::setup::ensure_test_packages()?;
+    crate::exec(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).current_dir(root).args([
+        "build",
+        "--release",
+        "-p",
+        "packetbeat-agent",
+        "-p",
+        "packetbeat-tests",
+    ]))?;
+    let release = target.join("release");
+    let mut cmd = Command::new(release.join("live_bench"));
+    cmd.arg("--agent").arg(release.join("packetbeat-agent")).arg("--json").arg(target.join("bench/live.json"));
+    if quick {
+        cmd.arg("--quick");
+    }
+    crate::exec(&mut cmd)
 }
 
 /// One measured function: mean seconds per replay of the whole capture.
@@ -153,7 +187,8 @@ pub fn merge_report(bench_dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Runs the replay benchmarks (unless `report_only`), then writes and prints the report.
+/// Runs the replay benchmarks and then the live one (unless `report_only`), then writes and prints
+/// the report.
 pub fn run(root: &Path, cargo: Command, opts: &Options) -> Result<()> {
     let started = SystemTime::now();
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
@@ -190,6 +225,9 @@ pub fn run(root: &Path, cargo: Command, opts: &Options) -> Result<()> {
     let md = markdown(&report);
     std::fs::write(bench_dir.join("replay.md"), &md)?;
     println!("\n## Replay, one run ({cores} cores{})\n\n{md}", if opts.quick { ", --quick" } else { "" });
+    if !opts.report_only && !opts.no_live {
+        run_live(root, &target, opts.quick)?;
+    }
     let merged = merge_report(&bench_dir)?;
     println!("written: {}, {}", bench_dir.join("replay.json").display(), merged.display());
     let lossy: Vec<&str> = captures

@@ -54,6 +54,9 @@ enum Cmd {
         /// Do not measure; rebuild the report from the last results.
         #[arg(long)]
         report_only: bool,
+        /// Skip the live and memory benchmark (root, real servers, eBPF).
+        #[arg(long)]
+        no_live: bool,
         /// Only captures whose name contains one of these (e.g. `http mysql`).
         filters: Vec<String>,
     },
@@ -205,8 +208,8 @@ fn main() -> Result<()> {
             build()?;
             conformance(&only)
         }
-        Cmd::Bench { quick, report_only, filters } => {
-            bench::run(&root(), cargo(), &bench::Options { quick, filters, report_only })
+        Cmd::Bench { quick, report_only, no_live, filters } => {
+            bench::run(&root(), cargo(), &bench::Options { quick, filters, report_only, no_live })
         }
     }
 }
