@@ -81,7 +81,9 @@ impl DecodeStats {
         }
     }
 
-    fn store(&self, metrics: &Metrics, source: &dyn PacketSource, slot: &str) {
+    /// Stores these counters and, unless `with_source` is false (another worker reads the same file
+    /// and reports it), the source's.
+    fn store_with(&self, metrics: &Metrics, source: &dyn PacketSource, slot: &str, with_source: bool) {
         let mut c: Vec<(String, u64)> = [
             ("decode.frames", self.frames),
             ("decode.truncated", self.truncated),
@@ -92,8 +94,14 @@ impl DecodeStats {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        c.extend(source.counters().into_iter().map(|(k, v)| (k.to_owned(), v)));
+        if with_source {
+            c.extend(source.counters().into_iter().map(|(k, v)| (k.to_owned(), v)));
+        }
         metrics.store(slot, c);
+    }
+
+    fn store(&self, metrics: &Metrics, source: &dyn PacketSource, slot: &str) {
+        self.store_with(metrics, source, slot, true);
     }
 }
 
@@ -202,16 +210,26 @@ pub fn run(source: &mut dyn PacketSource, cfg: PipelineConfig, output: Box<dyn O
     let (out_tx, free_rx, output_thread) = spawn_output(&cfg, output)?;
     let publish = publish_settings(&cfg);
     let capture_result = if cfg.workers <= 1 {
-        run_inline(source, &cfg, Publisher::new(publish, out_tx, free_rx), 0)
+        run_inline(source, &cfg, Publisher::new(publish, out_tx, free_rx), 0, None)
     } else {
         run_sharded(source, &cfg, &publish, &out_tx, &free_rx).map(|()| drop(out_tx))
     };
     join_output(output_thread, capture_result)
 }
 
-/// Runs one worker per source, each on its own thread and reading only its own source: the kernel
-/// has already sharded the traffic (AF_PACKET `PACKET_FANOUT_HASH`, a symmetric flow hash), so no
-/// thread hands packets to another. With one source this is [`run`].
+/// How the sources of [`run_fanout`] divide the traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// The kernel already sharded it (AF_PACKET `PACKET_FANOUT_HASH`, a symmetric flow hash).
+    Kernel,
+    /// Every source holds all of it (the same capture file opened once per worker): worker `i` of
+    /// `n` keeps the segments whose symmetric flow hash is `i`, the others skip them after decoding.
+    FlowHash,
+}
+
+/// Runs one worker per source, each on its own thread and reading only its own source, so no thread
+/// hands packets to another (no dispatcher, no copies between threads). With one source this is
+/// [`run`].
 ///
 /// # Errors
 /// A capture error of any source, or the output failed.
@@ -219,6 +237,7 @@ pub fn run_fanout(
     mut sources: Vec<Box<dyn PacketSource>>,
     mut cfg: PipelineConfig,
     output: Box<dyn Output>,
+    split: Split,
 ) -> anyhow::Result<Summary> {
     if sources.len() <= 1 {
         let Some(source) = sources.first_mut() else { anyhow::bail!("no capture source") };
@@ -227,6 +246,7 @@ pub fn run_fanout(
     cfg.workers = sources.len();
     let (out_tx, free_rx, output_thread) = spawn_output(&cfg, output)?;
     let publish = publish_settings(&cfg);
+    let n = sources.len();
     let cfg = &cfg;
     let capture_result = thread::scope(|scope| {
         let handles: Vec<_> = sources
@@ -234,9 +254,10 @@ pub fn run_fanout(
             .enumerate()
             .map(|(id, source)| {
                 let publisher = Publisher::new(publish.clone(), out_tx.clone(), free_rx.clone());
-                thread::Builder::new()
-                    .name(format!("worker-{id}"))
-                    .spawn_scoped(scope, move || run_inline(source.as_mut(), cfg, publisher, id))
+                thread::Builder::new().name(format!("worker-{id}")).spawn_scoped(scope, move || {
+                    let shard = (split == Split::FlowHash).then_some((id, n));
+                    run_inline(source.as_mut(), cfg, publisher, id, shard)
+                })
             })
             .collect();
         let mut result = Ok(());
@@ -377,12 +398,14 @@ impl MetricsLog {
     }
 }
 
-/// One worker reading `source` itself; `id` names its counters.
+/// One worker reading `source` itself; `id` names its counters. With `shard = (i, n)` the source
+/// holds every worker's traffic and this one keeps only flow-hash shard `i` of `n`.
 fn run_inline(
     source: &mut dyn PacketSource,
     cfg: &PipelineConfig,
     publisher: Publisher,
     id: usize,
+    shard: Option<(usize, usize)>,
 ) -> anyhow::Result<()> {
     let mut worker = Worker::new(id, Arc::clone(&cfg.registry), &cfg.limits, publisher, Arc::clone(&cfg.metrics));
     let slot = if id == 0 { "capture".to_owned() } else { format!("capture.{id}") };
@@ -390,16 +413,23 @@ fn run_inline(
     let mut dstats = DecodeStats::default();
     let mut log = MetricsLog { period: cfg.metrics_period, last: Instant::now() };
     let mut stop = Stopping::default();
+    // Frames that are not segments, and the source's own counters, are counted once, by shard 0.
+    let counts_errors = shard.is_none_or(|(i, _)| i == 0);
     loop {
-        let r = source.poll(stop.timeout(), &mut |pkt: RawPacket<'_>| {
-            dstats.frames += 1;
-            match decode(pkt.link, pkt.data, pkt.ts) {
-                Ok(mut seg) => {
-                    seg.frame_len = pkt.wire_len;
-                    worker.on_segment(&seg);
+        let r = source.poll(stop.timeout(), &mut |pkt: RawPacket<'_>| match decode(pkt.link, pkt.data, pkt.ts) {
+            Ok(mut seg) => {
+                if shard.is_some_and(|(i, n)| shard_of(&seg, n) != i) {
+                    return;
                 }
-                Err(e) => dstats.count(e),
+                dstats.frames += 1;
+                seg.frame_len = pkt.wire_len;
+                worker.on_segment(&seg);
             }
+            Err(e) if counts_errors => {
+                dstats.frames += 1;
+                dstats.count(e);
+            }
+            Err(_) => {}
         });
         match r {
             Ok(Poll::End) => break,
@@ -408,12 +438,12 @@ fn run_inline(
             Ok(Poll::Packets(_)) => worker.end_batch(),
             Err(e) => {
                 worker.finish();
-                dstats.store(&cfg.metrics, source, &slot);
+                dstats.store_with(&cfg.metrics, source, &slot, counts_errors);
                 return Err(e.into());
             }
         }
         if cfg.mode == Mode::Live {
-            dstats.store(&cfg.metrics, source, &slot);
+            dstats.store_with(&cfg.metrics, source, &slot, counts_errors);
             log.maybe_log(&cfg.metrics);
         }
         if stop.check(&cfg.stop) {
@@ -421,7 +451,7 @@ fn run_inline(
         }
     }
     worker.finish();
-    dstats.store(&cfg.metrics, source, &slot);
+    dstats.store_with(&cfg.metrics, source, &slot, counts_errors);
     Ok(())
 }
 

@@ -1,5 +1,6 @@
-//! Sharding must not change what is found: replaying the same capture with 1 and with 3 workers
-//! gives the same transactions (order across connections may differ; within one it may not).
+//! Sharding must not change what is found: replaying the same capture with 1 and with 3 workers,
+//! each reading the file and keeping its flow-hash shard or fed by one dispatching reader, gives the
+//! same transactions (order across connections may differ; within one it may not).
 
 #[path = "support/replay.rs"]
 mod replay;
@@ -25,15 +26,17 @@ impl Output for Collect {
 }
 
 /// Client port → the url paths of its transactions, in publish order.
-fn replay(path: &std::path::Path, workers: usize) -> BTreeMap<u64, Vec<String>> {
+fn replay(path: &std::path::Path, workers: usize, dispatched: bool) -> BTreeMap<u64, Vec<String>> {
     let out = Arc::new(Mutex::new(Vec::new()));
-    replay::replay(
-        path,
-        &replay::registry("[{type: http, ports: [80]}]"),
-        workers,
-        Box::new(Collect(Arc::clone(&out))),
-    );
+    let registry = replay::registry("[{type: http, ports: [80]}]");
+    let output = Box::new(Collect(Arc::clone(&out)));
+    let written = if dispatched {
+        replay::replay_dispatched(path, &registry, workers, output)
+    } else {
+        replay::replay(path, &registry, workers, output)
+    };
     let bytes = out.lock().unwrap().clone();
+    assert_eq!(bytes.iter().filter(|b| **b == b'\n').count() as u64, written);
     let mut by_conn: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let e: Value = serde_json::from_slice(line).unwrap();
@@ -49,10 +52,12 @@ fn one_and_three_workers_find_the_same_transactions() {
         synth::http_keepalive(synth::Spec { conns: 60, requests: 15, body_segments: 3, segment_size: 300 });
     let path = std::env::temp_dir().join(format!("pb-shard-{}.pcap", std::process::id()));
     std::fs::write(&path, bytes).unwrap();
-    let one = replay(&path, 1);
-    let three = replay(&path, 3);
+    let one = replay(&path, 1, false);
+    let three = replay(&path, 3, false);
+    let three_dispatched = replay(&path, 3, true);
     let _ = std::fs::remove_file(&path);
     assert_eq!(one.values().map(Vec::len).sum::<usize>() as u64, tx);
     assert_eq!(one.len(), 60);
     assert_eq!(one, three);
+    assert_eq!(one, three_dispatched);
 }

@@ -13,6 +13,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
 use crate::capture::pcap::PcapFileSource;
+use crate::capture::PacketSource;
 use crate::config::{self, Config};
 use crate::event::envelope::AgentInfo;
 use crate::metrics::Metrics;
@@ -249,12 +250,19 @@ fn pipeline_config(
 
 fn replay(g: &Global, file: &Path) -> anyhow::Result<()> {
     let (cfg, registry) = load(g)?;
-    let mut source = PcapFileSource::open(file).with_context(|| format!("cannot replay {}", file.display()))?;
+    let workers = cfg.packetbeat.workers.unwrap_or(1).max(1);
+    // One reader per worker, each keeping its own flows: no thread hands packets to another.
+    let sources = (0..workers)
+        .map(|_| {
+            PcapFileSource::open(file)
+                .map(|s| Box::new(s) as Box<dyn PacketSource>)
+                .with_context(|| format!("cannot replay {}", file.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let metrics = Arc::new(Metrics::default());
-    let workers = cfg.packetbeat.workers.unwrap_or(1);
     let pc = pipeline_config(&cfg, registry, Mode::Replay, workers, &metrics)?;
     let output = open_output(&cfg, &metrics)?;
-    let summary = pipeline::run(&mut source, pc, output)?;
+    let summary = pipeline::run_fanout(sources, pc, output, pipeline::Split::FlowHash)?;
     tracing::info!(
         "replay of {} done: {} events; counters: {}",
         file.display(),
@@ -285,7 +293,7 @@ fn run_live(g: &Global) -> anyhow::Result<()> {
         cfg.packetbeat.interfaces.kind
     );
     let output = open_output(&cfg, &metrics)?;
-    let summary = pipeline::run_fanout(sources, pc, output)?;
+    let summary = pipeline::run_fanout(sources, pc, output, pipeline::Split::Kernel)?;
     drop(watcher);
     tracing::info!("stopped: {} events; counters: {}", summary.events_written, metrics.summary());
     Ok(())

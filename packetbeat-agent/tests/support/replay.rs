@@ -67,8 +67,19 @@ pub fn config(registry: &Arc<Registry>, workers: usize) -> PipelineConfig {
     }
 }
 
-/// Replays `path` into `output`; returns the events written.
+/// Replays `path` into `output` as the CLI does (one reader per worker); returns the events written.
 pub fn replay(path: &Path, registry: &Arc<Registry>, workers: usize, output: Box<dyn Output>) -> u64 {
+    let sources = (0..workers.max(1))
+        .map(|_| Box::new(PcapFileSource::open(path).expect("open capture")) as Box<dyn PacketSource>)
+        .collect();
+    pipeline::run_fanout(sources, config(registry, workers), output, pipeline::Split::FlowHash)
+        .expect("replay")
+        .events_written
+}
+
+/// Replays `path` through the dispatcher (one reader sharding to `workers` threads), the path live
+/// `ebpf` capture takes.
+pub fn replay_dispatched(path: &Path, registry: &Arc<Registry>, workers: usize, output: Box<dyn Output>) -> u64 {
     let mut src = PcapFileSource::open(path).expect("open capture");
     pipeline::run(&mut src, config(registry, workers), output).expect("replay").events_written
 }
