@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::config::Limits;
 use crate::event::conn_cache::ConnCache;
 use crate::event::envelope::{self, AgentInfo};
+use crate::event::shape::ShapeCache;
 use crate::event::Transaction;
 use crate::flow::{FlowTable, Publish};
 use crate::flows::{FlowSettings, FlowTracker};
@@ -46,6 +47,8 @@ pub struct Publisher {
     free: Receiver<Vec<u8>>,
     /// Rendered envelope strings of recent connections.
     conns: ConnCache,
+    /// The JSON structure of recently seen protocol field lists.
+    shapes: ShapeCache,
     /// What follows every transaction's own fields (`agent.*`, `host.*`, …, `@metadata`).
     tail: Vec<u8>,
     /// Documents must go through a tree (configured processors, root `fields`).
@@ -70,6 +73,7 @@ impl Publisher {
             out,
             free,
             conns: ConnCache::default(),
+            shapes: ShapeCache::default(),
             tail,
             via_tree,
             published: 0,
@@ -144,7 +148,7 @@ impl Publish for Publisher {
             return;
         }
         let start = self.chunk.bytes.len();
-        envelope::write_transaction(&mut self.chunk.bytes, &tx, strings, &self.tail);
+        envelope::write_transaction(&mut self.chunk.bytes, &tx, strings, &self.tail, &mut self.shapes);
         if !self.via_tree {
             self.end_event();
             return;

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::community_id::community_id_v1;
 use super::fields::Key;
+use super::shape::ShapeCache;
 use super::{json, Transaction};
 use crate::protocols::ConnInfo;
 use crate::time::Timestamp;
@@ -190,26 +191,6 @@ fn is_envelope_name(name: &str) -> bool {
     )
 }
 
-/// Protocol fields under the envelope's names, found in the one pass over the fields (at most one
-/// group per name, so a fixed array holds them all).
-struct Sections<'a> {
-    found: [(&'a str, &'a [(Key, Value)]); 20],
-    len: usize,
-}
-
-impl<'a> Sections<'a> {
-    fn push(&mut self, name: &'a str, group: &'a [(Key, Value)]) {
-        if let Some(slot) = self.found.get_mut(self.len) {
-            *slot = (name, group);
-            self.len += 1;
-        }
-    }
-
-    fn get(&self, name: &str) -> &'a [(Key, Value)] {
-        self.found.iter().take(self.len).find(|(n, _)| *n == name).map_or(&[], |(_, g)| g)
-    }
-}
-
 /// Appends a byte literal (constant parts of the document; a known length compiles to moves).
 macro_rules! lit {
     ($out:expr, $s:literal) => {
@@ -282,8 +263,9 @@ fn related(out: &mut Vec<u8>, section: &[(Key, Value)], cs: &ConnStrings) {
 
 /// Writes the document of `tx` as one JSON object: the Packetbeat 8.x ECS layout, with the
 /// protocol's dotted fields nested and merged into the envelope's objects. `cs` holds the
-/// connection's rendered parts and `tail` what [`tail`] returned.
-pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, cs: &ConnStrings, tail: &[u8]) {
+/// connection's rendered parts, `tail` what [`tail`] returned, `shapes` the structure of recently
+/// seen field lists.
+pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, cs: &ConnStrings, tail: &[u8], shapes: &mut ShapeCache) {
     let kind = tx.kind;
     out.reserve(2048 + tail.len());
     lit!(out, b"{\"@timestamp\":");
@@ -292,17 +274,10 @@ pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, cs: &ConnStrings, 
     json::string(out, kind);
     lit!(out, b",\"status\":");
     json::string(out, tx.status.as_str());
-    let mut sections = Sections { found: [("", &[]); 20], len: 0 };
+    let sections = shapes.write(out, tx.fields.as_slice(), &is_envelope_name);
     let mut first = false;
-    for (head, group) in json::groups(tx.fields.as_slice(), 0) {
-        if is_envelope_name(head) {
-            sections.push(head, group);
-        } else {
-            json::group(out, &mut first, head, group, 0);
-        }
-    }
 
-    let event = sections.get("event");
+    let event = sections.section("event");
     lit!(out, br#","event":{"kind":"event","category":["network"],"type":["connection","protocol"]"#);
     if !event.iter().any(|(k, _)| k == "event.dataset") {
         lit!(out, b",\"dataset\":");
@@ -331,26 +306,26 @@ pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, cs: &ConnStrings, 
     close(
         out,
         "network",
-        sections.get("network"),
+        sections.section("network"),
         &["transport", "protocol", "type", "community_id", "bytes", "direction"],
     );
 
-    let destination = sections.get("destination");
+    let destination = sections.section("destination");
     let domain = destination.iter().find(|(k, _)| k == "destination.domain").map(|(_, v)| v);
     lit!(out, b",\"source\":");
     out.extend_from_slice(cs.client_endpoint.as_bytes());
-    endpoint_tail(out, "source", sections.get("source"), tx.request_bytes, None);
+    endpoint_tail(out, "source", sections.section("source"), tx.request_bytes, None);
     lit!(out, b",\"client\":");
     out.extend_from_slice(cs.client_endpoint.as_bytes());
-    endpoint_tail(out, "client", sections.get("client"), tx.request_bytes, None);
+    endpoint_tail(out, "client", sections.section("client"), tx.request_bytes, None);
     lit!(out, b",\"destination\":");
     out.extend_from_slice(cs.server_endpoint.as_bytes());
     endpoint_tail(out, "destination", destination, tx.response_bytes, domain);
     lit!(out, b",\"server\":");
     out.extend_from_slice(cs.server_endpoint.as_bytes());
-    endpoint_tail(out, "server", sections.get("server"), tx.response_bytes, domain);
+    endpoint_tail(out, "server", sections.section("server"), tx.response_bytes, domain);
     lit!(out, b",\"related\":");
-    related(out, sections.get("related"), cs);
+    related(out, sections.section("related"), cs);
 
     for (k, v) in [("method", &tx.method), ("query", &tx.query), ("request", &tx.request), ("response", &tx.response)] {
         if let Some(v) = v {
@@ -358,7 +333,7 @@ pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, cs: &ConnStrings, 
             json::string(out, v);
         }
     }
-    let error = sections.get("error");
+    let error = sections.section("error");
     if !tx.notes.is_empty() || !error.is_empty() {
         lit!(out, b",\"error\":{");
         let mut own: &[&str] = &[];
@@ -388,7 +363,7 @@ pub fn to_map(tx: &Transaction, conn: &ConnInfo, agent: &AgentInfo) -> Map<Strin
     let mut cs = ConnStrings::default();
     cs.render(conn, agent, tx.kind);
     let mut out = Vec::new();
-    write_transaction(&mut out, tx, &cs, &tail(agent));
+    write_transaction(&mut out, tx, &cs, &tail(agent), &mut ShapeCache::default());
     let mut doc: Map<String, Value> = serde_json::from_slice(&out).unwrap_or_default();
     add_root_fields(&mut doc, agent);
     doc

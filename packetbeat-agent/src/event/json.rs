@@ -100,17 +100,38 @@ pub fn groups(entries: &[(Key, Value)], off: usize) -> impl Iterator<Item = (&st
     })
 }
 
+/// Writes the value of entry `i` (an index into the slice the writing started from).
+pub type WriteValue<'a> = dyn FnMut(&mut Vec<u8>, usize) + 'a;
+
 /// Writes one of [`groups`] as a member: `"head":value`, or `"head":{…}` when it has keys under it
 /// (a name that is both a value and an object, `a` and `a.b`, is written as the object).
 pub fn group(out: &mut Vec<u8>, first: &mut bool, head: &str, group: &[(Key, Value)], off: usize) {
+    group_with(out, first, head, group, off, 0, &mut |out, i| {
+        if let Some((_, v)) = group.get(i) {
+            value(out, v);
+        }
+    });
+}
+
+/// [`group`], with values written by `val`; `base` is the index of `group[0]` for `val`.
+pub fn group_with(
+    out: &mut Vec<u8>,
+    first: &mut bool,
+    head: &str,
+    group: &[(Key, Value)],
+    off: usize,
+    base: usize,
+    val: &mut WriteValue<'_>,
+) {
     data_key(out, first, head);
-    let Some(((k, v), rest)) = group.split_first() else { return out.extend_from_slice(b"null") };
+    let Some(((k, _), rest)) = group.split_first() else { return out.extend_from_slice(b"null") };
     let is_leaf = k.len() == off + head.len();
     if is_leaf && rest.is_empty() {
-        value(out, v);
+        val(out, base);
     } else {
         out.push(b'{');
-        members(out, if is_leaf { rest } else { group }, off + head.len() + 1, &mut true, &|_| false);
+        let (children, base) = if is_leaf { (rest, base + 1) } else { (group, base) };
+        members_with(out, children, off + head.len() + 1, base, &mut true, &|_| false, val);
         out.push(b'}');
     }
 }
@@ -119,10 +140,29 @@ pub fn group(out: &mut Vec<u8>, first: &mut bool, head: &str, group: &[(Key, Val
 /// as members of the object being written: `a.b` and `a.c` become `"a":{"b":…,"c":…}`. Names
 /// `skip` says yes to at this level are left out (the envelope writes them itself).
 pub fn members(out: &mut Vec<u8>, entries: &[(Key, Value)], off: usize, first: &mut bool, skip: &dyn Fn(&str) -> bool) {
+    members_with(out, entries, off, 0, first, skip, &mut |out, i| {
+        if let Some((_, v)) = entries.get(i) {
+            value(out, v);
+        }
+    });
+}
+
+/// [`members`], with values written by `val`; `base` is the index of `entries[0]` for `val`.
+pub fn members_with(
+    out: &mut Vec<u8>,
+    entries: &[(Key, Value)],
+    off: usize,
+    base: usize,
+    first: &mut bool,
+    skip: &dyn Fn(&str) -> bool,
+    val: &mut WriteValue<'_>,
+) {
+    let mut at = base;
     for (head, g) in groups(entries, off) {
         if !skip(head) {
-            group(out, first, head, g, off);
+            group_with(out, first, head, g, off, at, val);
         }
+        at += g.len();
     }
 }
 

@@ -9,6 +9,7 @@ pub mod conn_cache;
 pub mod envelope;
 pub mod fields;
 pub mod json;
+pub mod shape;
 
 pub use fields::Fields;
 
