@@ -31,9 +31,9 @@ pub fn worker_counts() -> Vec<usize> {
     (1..=n.max(1)).collect()
 }
 
-/// Benchmarks the captures (an event count that differs from the generator's transactions is
-/// measured anyway but written to `<capture>.verified.json`, which `cargo xtask bench` flags and fails on:
-/// a run that loses transactions must not pass for a valid figure). called `names` (entries of `CAPTURES`).
+/// Benchmarks the captures called `names` (entries of `CAPTURES`). An event count that differs from
+/// the generator's transactions is measured anyway but written to `<capture>.verified.json`, which
+/// `cargo xtask bench` flags and fails on: a run that loses transactions is not a valid figure.
 pub fn replay_captures(c: &mut Criterion, names: &[&str]) {
     for name in names.iter().filter(|n| selected(n)) {
         let capture = CAPTURES.iter().find(|k| k.name == *name).expect("capture in CAPTURES");
