@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::config::Limits;
 use crate::event::conn_cache::ConnCache;
 use crate::event::envelope::{self, AgentInfo};
+use crate::event::fields::SortCache;
 use crate::event::shape::ShapeCache;
 use crate::event::Transaction;
 use crate::flow::{FlowTable, Publish};
@@ -49,6 +50,8 @@ pub struct Publisher {
     conns: ConnCache,
     /// The JSON structure of recently seen protocol field lists.
     shapes: ShapeCache,
+    /// The sorted order of recently seen protocol field lists, as set.
+    orders: SortCache,
     /// What follows every transaction's own fields (`agent.*`, `host.*`, …, `@metadata`).
     tail: Vec<u8>,
     /// Documents must go through a tree (configured processors, root `fields`).
@@ -74,6 +77,7 @@ impl Publisher {
             free,
             conns: ConnCache::default(),
             shapes: ShapeCache::default(),
+            orders: SortCache::default(),
             tail,
             via_tree,
             published: 0,
@@ -141,12 +145,13 @@ impl Publisher {
 impl Publish for Publisher {
     /// Writes the transaction's document straight into the chunk. Only when processors or root
     /// `fields` are configured is it parsed back into a tree for them to work on.
-    fn publish(&mut self, tx: Transaction, conn: &ConnInfo) {
+    fn publish(&mut self, mut tx: Transaction, conn: &ConnInfo) {
         let strings = self.conns.get(conn, &self.settings.agent, tx.kind);
         if self.settings.ignore_outgoing && strings.direction == "egress" {
             self.dropped_outgoing += 1;
             return;
         }
+        tx.fields.sort_cached(&mut self.orders);
         let start = self.chunk.bytes.len();
         envelope::write_transaction(&mut self.chunk.bytes, &tx, strings, &self.tail, &mut self.shapes);
         if !self.via_tree {

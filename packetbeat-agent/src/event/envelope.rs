@@ -261,7 +261,7 @@ fn related(out: &mut Vec<u8>, section: &[(Key, Value)], cs: &ConnStrings) {
     out.push(b'}');
 }
 
-/// Writes the document of `tx` as one JSON object: the Packetbeat 8.x ECS layout, with the
+/// Writes the document of `tx` (its fields sorted, see [`super::Fields::sort`]) as one JSON object: the Packetbeat 8.x ECS layout, with the
 /// protocol's dotted fields nested and merged into the envelope's objects. `cs` holds the
 /// connection's rendered parts, `tail` what [`tail`] returned, `shapes` the structure of recently
 /// seen field lists.
@@ -363,7 +363,9 @@ pub fn to_map(tx: &Transaction, conn: &ConnInfo, agent: &AgentInfo) -> Map<Strin
     let mut cs = ConnStrings::default();
     cs.render(conn, agent, tx.kind);
     let mut out = Vec::new();
-    write_transaction(&mut out, tx, &cs, &tail(agent), &mut ShapeCache::default());
+    let mut tx = tx.clone();
+    tx.fields.sort();
+    write_transaction(&mut out, &tx, &cs, &tail(agent), &mut ShapeCache::default());
     let mut doc: Map<String, Value> = serde_json::from_slice(&out).unwrap_or_default();
     add_root_fields(&mut doc, agent);
     doc

@@ -46,6 +46,12 @@ fn word(s: &[u8], at: usize) -> Option<u64> {
 
 static NULL: Value = Value::Null;
 
+/// Same key: the same static string (the common case, one comparison), else equal text.
+#[must_use]
+pub fn same_key(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+}
+
 impl Fields {
     /// No fields.
     #[must_use]
@@ -53,36 +59,27 @@ impl Fields {
         Self(Vec::new())
     }
 
-    fn find(&self, key: &str) -> Result<usize, usize> {
-        // Builders often set keys in order: try the end first.
-        match self.0.last().map(|(k, _)| key_order(k, key)) {
-            None | Some(Ordering::Less) => Err(self.0.len()),
-            Some(_) => self.0.binary_search_by(|(k, _)| key_order(k, key)),
-        }
-    }
-
-    /// Sets `key` to `value`, replacing an earlier value.
+    /// Sets `key` to `value`; a later value of the same key wins (see [`Self::sort`]).
     pub fn insert(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
-        let key = key.into();
         if self.0.capacity() == 0 {
             // One allocation for a whole transaction's fields instead of a doubling series.
             self.0.reserve(24);
         }
-        match self.find(&key) {
-            Ok(i) => self.0[i].1 = value.into(),
-            Err(i) => self.0.insert(i, (key, value.into())),
-        }
+        self.0.push((key.into(), value.into()));
     }
 
-    /// The value of `key`.
+    /// The value of `key`: the last one set.
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.find(key).ok().map(|i| &self.0[i].1)
+        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    /// Removes and returns the value of `key`.
+    /// Removes `key` and returns its last value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        self.find(key).ok().map(|i| self.0.remove(i).1)
+        let last = self.0.iter().rposition(|(k, _)| k == key)?;
+        let (_, v) = self.0.remove(last);
+        self.0.retain(|(k, _)| k != key);
+        Some(v)
     }
 
     /// Whether there are no fields.
@@ -91,7 +88,7 @@ impl Fields {
         self.0.is_empty()
     }
 
-    /// The fields in key order.
+    /// The fields: in [`key_order`], one per key, after [`Self::sort`]; else as they were set.
     #[must_use]
     pub fn as_slice(&self) -> &[(Key, Value)] {
         &self.0
@@ -102,6 +99,74 @@ impl Fields {
     pub fn to_map(&self) -> Map<String, Value> {
         self.0.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
     }
+
+    /// Puts the fields in [`key_order`], keeping only the last value set for each key.
+    pub fn sort(&mut self) {
+        let order = sorted_order(&self.0);
+        self.apply(&order);
+    }
+
+    /// [`Self::sort`], reusing the order worked out for the same list of keys set in the same order
+    /// (a protocol sets the same keys in the same order for the same kind of transaction).
+    pub fn sort_cached(&mut self, cache: &mut SortCache) {
+        let found = cache.orders.iter().position(|(keys, _)| {
+            keys.len() == self.0.len() && keys.iter().zip(&self.0).all(|(a, (b, _))| same_key(a, b))
+        });
+        let i = found.unwrap_or_else(|| {
+            let entry = (self.0.iter().map(|(k, _)| k.clone()).collect(), sorted_order(&self.0));
+            if cache.orders.len() < MAX_ORDERS {
+                cache.orders.push(entry);
+                cache.orders.len() - 1
+            } else {
+                let i = cache.next;
+                cache.next = (cache.next + 1) % MAX_ORDERS;
+                cache.orders[i] = entry;
+                i
+            }
+        });
+        // Taken out and put back, so `apply` can borrow `self` mutably.
+        let order = std::mem::take(&mut cache.orders[i].1);
+        self.apply(&order);
+        cache.orders[i].1 = order;
+    }
+
+    /// Rebuilds the fields as `order` lists them (indices into the current ones).
+    fn apply(&mut self, order: &[u16]) {
+        let mut old = std::mem::take(&mut self.0);
+        self.0.reserve_exact(order.len());
+        for &i in order {
+            if let Some(slot) = old.get_mut(usize::from(i)) {
+                let (k, v) = std::mem::replace(slot, (Key::Borrowed(""), Value::Null));
+                self.0.push((k, v));
+            }
+        }
+    }
+}
+
+/// Key lists remembered by a [`SortCache`].
+const MAX_ORDERS: usize = 32;
+
+/// The sorted order of recently seen key lists (per publisher; bounded).
+#[derive(Debug, Default)]
+pub struct SortCache {
+    orders: Vec<(Vec<Key>, Vec<u16>)>,
+    next: usize,
+}
+
+/// Indices of `entries` in [`key_order`], the last of equal keys only.
+fn sorted_order(entries: &[(Key, Value)]) -> Vec<u16> {
+    let mut idx: Vec<u16> = (0..u16::try_from(entries.len()).unwrap_or(u16::MAX)).collect();
+    let key = |i: u16| entries.get(usize::from(i)).map_or("", |(k, _)| k.as_ref());
+    // Stable: among equal keys the last set stays last.
+    idx.sort_by(|&a, &b| key_order(key(a), key(b)));
+    let mut out: Vec<u16> = Vec::with_capacity(idx.len());
+    for i in idx {
+        match out.last_mut() {
+            Some(last) if key(*last) == key(i) => *last = i,
+            _ => out.push(i),
+        }
+    }
+    out
 }
 
 /// `fields["a.b"]` is the value, or `null` when the key is not set.
@@ -119,9 +184,11 @@ mod tests {
     #[test]
     fn keys_of_one_object_are_contiguous() {
         let mut f = Fields::new();
-        for k in ["a-b", "a.c", "a", "a.b.c", "b", "a.b"] {
-            f.insert(k, 1);
+        for k in ["a-b", "a.c", "a", "a.b.c", "b", "a.b", "a"] {
+            f.insert(k, k);
         }
+        f.sort();
+        assert_eq!(f["a"], "a");
         let keys: Vec<&str> = f.as_slice().iter().map(|(k, _)| k.as_ref()).collect();
         assert_eq!(keys, ["a", "a.b", "a.b.c", "a.c", "a-b", "b"]);
     }
@@ -169,6 +236,14 @@ mod tests {
                 let rank: Vec<u16> = key.bytes().map(|c| if c == b'.' { 0 } else { u16::from(c) + 1 }).collect();
                 reference.insert(rank, (key, n));
             }
+            let mut cached = f.clone();
+            f.sort();
+            // Twice through the cache: computed, then reused.
+            let mut cache = SortCache::default();
+            let mut again = cached.clone();
+            cached.sort_cached(&mut cache);
+            again.sort_cached(&mut cache);
+            assert_eq!((&cached, &again), (&f, &f));
             let got: Vec<(String, u64)> =
                 f.as_slice().iter().map(|(k, v)| (k.to_string(), v.as_u64().unwrap())).collect();
             let want: Vec<(String, u64)> = reference.into_values().collect();
@@ -181,6 +256,9 @@ mod tests {
         let mut f = Fields::new();
         f.insert("x.y", 1);
         f.insert(String::from("x.y"), "two");
+        assert_eq!(f["x.y"], "two");
+        f.sort();
+        assert_eq!(f.as_slice().len(), 1);
         assert_eq!(f["x.y"], "two");
         assert_eq!(f["missing"], Value::Null);
         assert_eq!(f.remove("x.y"), Some(Value::from("two")));

@@ -13,7 +13,7 @@
 
 use serde_json::Value;
 
-use super::fields::Key;
+use super::fields::{same_key, Key};
 use super::json;
 
 /// Most key lists kept per publisher.
@@ -29,11 +29,6 @@ struct Shape {
     bytes: Vec<u8>,
     /// Groups under a name the envelope writes itself: name length, first entry, end.
     sections: Vec<(u32, u32, u32)>,
-}
-
-/// Same key: the same static string (the common case, one comparison), else equal text.
-fn same_key(a: &Key, b: &Key) -> bool {
-    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
 impl Shape {
@@ -148,6 +143,7 @@ mod tests {
         for (k, v) in pairs {
             f.insert(*k, v.clone());
         }
+        f.sort();
         f
     }
 
@@ -202,6 +198,7 @@ mod tests {
         for i in 0..100 {
             let mut f = Fields::new();
             f.insert(format!("k{i}.x"), i);
+            f.sort();
             let (out, _) = render(&mut cache, &f);
             assert_eq!(out, format!("{{\"a\":0,\"k{i}\":{{\"x\":{i}}}}}"));
         }
