@@ -13,97 +13,14 @@ use serde_json::{Map, Value};
 
 use super::config::HttpConfig;
 use super::decode::decode_body;
+use super::head::HeadInfo;
 use super::message::HttpMessage;
-use super::parser::{parse_head, trim, StartLine, HTTP_MAX_HEADERS};
 use super::url::{encode_values, full_url, parse_query, parse_target, Values};
 use crate::event::{Fields, Status, Transaction};
 use crate::protocols::ConnInfo;
 
-/// What the event needs from a head, read again from the raw bytes.
-#[derive(Debug, Default)]
-struct HeadInfo {
-    method: String,
-    target: String,
-    minor_version: u8,
-    reason: String,
-    /// Byte offset of the first header line (after the start line).
-    header_offset: usize,
-    content_type: String,
-    host: String,
-    referer: String,
-    user_agent: String,
-    real_ip: String,
-    /// Codings in the order the sender applied them.
-    encodings: Vec<String>,
-    /// Exported headers: lower-case name, values joined with ", ".
-    headers: Vec<(String, String)>,
-}
-
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// Packetbeat's `parseCommaSeparatedList`: split on commas, trim spaces, lower-case.
-fn coding_list(v: &[u8]) -> Vec<String> {
-    v.split(|&b| b == b',').map(|s| lossy(s.trim_ascii_start().trim_ascii_end()).to_lowercase()).collect()
-}
-
-fn head_info(raw: &[u8], cfg: &HttpConfig) -> HeadInfo {
-    let mut headers = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
-    let mut info = HeadInfo::default();
-    let Ok(Some(head)) = parse_head(raw, &mut headers) else {
-        return info;
-    };
-    info.minor_version = head.minor_version;
-    match head.start {
-        StartLine::Request { method, target } => {
-            info.method = method.to_owned();
-            info.target = target.to_owned();
-        }
-        StartLine::Response { reason, .. } => info.reason = reason.to_owned(),
-    }
-    info.header_offset = raw.windows(2).position(|w| w == b"\r\n").map_or(0, |i| i + 2);
-    let export = cfg.exports_headers();
-    for h in head.headers.iter() {
-        let value = trim(h.value);
-        let is = |n: &str| h.name.eq_ignore_ascii_case(n);
-        if is("content-type") {
-            info.content_type = lossy(value);
-        } else if is("transfer-encoding") {
-            let mut list = coding_list(value);
-            if list.last().is_some_and(|c| c == "chunked") {
-                list.pop();
-            }
-            info.encodings.extend(list);
-        } else if is("content-encoding") {
-            let mut list = coding_list(value);
-            list.append(&mut info.encodings);
-            info.encodings = list;
-        } else if is("content-length") || is("connection") {
-            // Framing headers: the parser has read them already.
-        } else if !cfg.real_ip_header.is_empty() && h.name.eq_ignore_ascii_case(&cfg.real_ip_header) {
-            let first = value.split(|&b| b == b',').next().unwrap_or_default();
-            info.real_ip = lossy(trim(first));
-        } else if is("host") {
-            info.host = lossy(value);
-        } else if is("referer") {
-            info.referer = lossy(value);
-        } else if is("user-agent") {
-            info.user_agent = lossy(value);
-        }
-        if export && cfg.exports_header(h.name) {
-            let name = h.name.to_ascii_lowercase();
-            let value = lossy(value);
-            match info.headers.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, joined)) => {
-                    joined.push_str(", ");
-                    joined.push_str(&value);
-                }
-                None => info.headers.push((name, value)),
-            }
-        }
-    }
-    info
 }
 
 /// User name of a `Basic` authorization value (Packetbeat's `extractBasicAuthUser`).
@@ -304,7 +221,7 @@ impl Builder {
         if !answered {
             req.notes.push("Unmatched request".to_owned());
         }
-        let mut info = head_info(&req.head, cfg);
+        let mut info = std::mem::take(&mut req.info);
         let user = if cfg.redact_authorization {
             None
         } else {
@@ -388,7 +305,7 @@ impl Builder {
             resp.notes.push("Unmatched response".to_owned());
             self.tx.ts = resp.ts;
         }
-        let mut info = head_info(&resp.head, cfg);
+        let mut info = std::mem::take(&mut resp.info);
         let raw = redact(&resp, &mut info, cfg);
         decode_saved_body(&mut resp, &info, cfg);
         self.tx.end = Some(resp.ts);

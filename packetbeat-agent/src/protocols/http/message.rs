@@ -1,9 +1,9 @@
 //! One HTTP message as the connection state keeps it between its head and its transaction: the raw
 //! head (copied once), the captured body (bounded by `max_message_size`) and the counters Packetbeat
-//! reports. Fields for the event are read from the raw head again when the transaction is built, so
-//! a message costs two allocations however many headers it has.
+//! reports, and what the event needs from the head ([`HeadInfo`]), read while the head is parsed.
 
 use super::config::{contains, HttpConfig};
+use super::head::{head_info, HeadInfo};
 use super::parser::{trim, Framing, HttpHead, StartLine};
 use crate::time::Timestamp;
 
@@ -22,6 +22,8 @@ pub struct HttpMessage {
     pub is_connect_request: bool,
     /// The head exactly as received.
     pub head: Vec<u8>,
+    /// What the event needs from the head, read when it was parsed.
+    pub info: HeadInfo,
     /// Captured body bytes (at most `max_message_size`).
     pub body: Vec<u8>,
     /// The body is exported (`include_*body_for` matched the content type).
@@ -66,6 +68,7 @@ impl HttpMessage {
             is_head_request: method == "HEAD",
             is_connect_request: method == "CONNECT",
             head: raw.get(..head.len).unwrap_or(raw).to_vec(),
+            info: head_info(head, raw.get(..head.len).unwrap_or(raw), cfg),
             body: Vec::new(),
             send_body,
             save_body,

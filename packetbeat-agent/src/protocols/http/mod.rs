@@ -22,6 +22,7 @@ pub mod body;
 pub mod config;
 pub mod decode;
 pub mod event;
+pub mod head;
 pub mod message;
 pub mod parser;
 pub mod state;
