@@ -20,7 +20,7 @@ use crate::capture::{PacketSource, Poll, RawPacket};
 use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::output::{Chunk, Output};
-use crate::packet::{decode, flow_hash, DecodeError, TcpFlags, TcpSegment};
+use crate::packet::{decode, flow_hash, peek_flow_hash, DecodeError, TcpFlags, TcpSegment};
 use crate::protocols::registry::Registry;
 use crate::time::Timestamp;
 use crate::worker::{PublishSettings, Publisher, Worker};
@@ -191,7 +191,11 @@ enum WorkerMsg {
 /// same worker.
 #[must_use]
 pub fn shard_of(s: &TcpSegment<'_>, n: usize) -> usize {
-    let h = flow_hash((s.src_ip, s.src_port), (s.dst_ip, s.dst_port));
+    shard_index(flow_hash((s.src_ip, s.src_port), (s.dst_ip, s.dst_port)), n)
+}
+
+/// The worker of `n` that owns flow hash `h`.
+fn shard_index(h: u64, n: usize) -> usize {
     usize::try_from(h % (n.max(1) as u64)).unwrap_or(0)
 }
 
@@ -413,23 +417,32 @@ fn run_inline(
     let mut dstats = DecodeStats::default();
     let mut log = MetricsLog { period: cfg.metrics_period, last: Instant::now() };
     let mut stop = Stopping::default();
-    // Frames that are not segments, and the source's own counters, are counted once, by shard 0.
+    // Frames that are not segments (those no shard placed from their bytes) and the source's own
+    // counters are counted once, by shard 0.
     let counts_errors = shard.is_none_or(|(i, _)| i == 0);
     loop {
-        let r = source.poll(stop.timeout(), &mut |pkt: RawPacket<'_>| match decode(pkt.link, pkt.data, pkt.ts) {
-            Ok(mut seg) => {
-                if shard.is_some_and(|(i, n)| shard_of(&seg, n) != i) {
-                    return;
+        let r = source.poll(stop.timeout(), &mut |pkt: RawPacket<'_>| {
+            // A shard places common frames from their bytes and skips other shards' undecoded; a
+            // frame placed so is counted by its shard even when it then fails to decode.
+            let placed = shard.and_then(|(_, n)| Some(shard_index(peek_flow_hash(pkt.link, pkt.data)?, n)));
+            if placed.is_some_and(|w| shard.is_some_and(|(i, _)| w != i)) {
+                return;
+            }
+            match decode(pkt.link, pkt.data, pkt.ts) {
+                Ok(mut seg) => {
+                    if placed.is_none() && shard.is_some_and(|(i, n)| shard_of(&seg, n) != i) {
+                        return;
+                    }
+                    dstats.frames += 1;
+                    seg.frame_len = pkt.wire_len;
+                    worker.on_segment(&seg);
                 }
-                dstats.frames += 1;
-                seg.frame_len = pkt.wire_len;
-                worker.on_segment(&seg);
+                Err(e) if counts_errors || placed.is_some() => {
+                    dstats.frames += 1;
+                    dstats.count(e);
+                }
+                Err(_) => {}
             }
-            Err(e) if counts_errors => {
-                dstats.frames += 1;
-                dstats.count(e);
-            }
-            Err(_) => {}
         });
         match r {
             Ok(Poll::End) => break,

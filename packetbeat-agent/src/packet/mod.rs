@@ -6,11 +6,13 @@
 
 mod decode;
 mod flow_hash;
+mod peek;
 
 use std::net::IpAddr;
 
 pub use decode::decode;
 pub use flow_hash::flow_hash;
+pub use peek::peek_flow_hash;
 
 use crate::time::Timestamp;
 
