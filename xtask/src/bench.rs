@@ -97,6 +97,13 @@ fn capture_report(target: &Path, meta: &Value, since: Option<SystemTime>) -> Res
     }
     agents.sort_by_key(|a| a.0);
     let one = agents.iter().find(|a| a.0 == 1).map(|a| a.1).context("no agent_1_worker result")?;
+    // N independent 1-worker replays at once: N times the work, so N·t₁/t is the most N cores give.
+    let ceiling = std::fs::read_dir(&group)?.filter_map(Result::ok).find_map(|e| {
+        let fname = e.file_name().to_string_lossy().into_owned();
+        let n = fname.strip_prefix("ceiling_")?.split('_').next()?.parse::<u64>().ok()?;
+        let (s, _) = mean_seconds(&e.path()).ok()?;
+        Some(json!({ "workers": n, "seconds": s, "speedup": n as f64 * one / s }))
+    });
     let verified = read_json(&target.join(format!("bench-captures/{name}.verified.json"))).unwrap_or(Value::Null);
     let lost = verified["events_by_workers"]
         .as_object()
@@ -119,6 +126,7 @@ fn capture_report(target: &Path, meta: &Value, since: Option<SystemTime>) -> Res
             "speedup": one / s,
         })).collect::<Vec<_>>(),
         "agent_vs_baseline_pct": 100.0 * baseline_s / one,
+        "ceiling": ceiling.unwrap_or(Value::Null),
         "verification": verified,
         "events_lost": lost,
     })))
@@ -139,6 +147,10 @@ fn markdown(report: &Value) -> String {
     let mut rule = String::from("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in 2..=max_workers {
         out.push_str(&format!(" speed-up {n}w |"));
+        rule.push_str("---:|");
+    }
+    if max_workers > 1 {
+        out.push_str(&format!(" ceiling {max_workers}× independent |"));
         rule.push_str("---:|");
     }
     out.push('\n');
@@ -163,9 +175,12 @@ fn markdown(report: &Value) -> String {
         for a in agents.iter().skip(1) {
             out.push_str(&format!(" {:.2}× |", a["speedup"].as_f64().unwrap_or(f64::NAN)));
         }
+        if max_workers > 1 {
+            out.push_str(&format!(" {:.2}× |", c["ceiling"]["speedup"].as_f64().unwrap_or(f64::NAN)));
+        }
         out.push('\n');
     }
-    out.push_str("\nMB = frame bytes (the traffic, without pcap record headers); M = millions; ⚠ = the agent published fewer events than the generator wrote transactions (see `verification` in replay.json).\n");
+    out.push_str("\nMB = frame bytes (the traffic, without pcap record headers); M = millions; ceiling = N independent 1-worker replays run at once (N times the work), the most N cores give on this machine; ⚠ = the agent published fewer events than the generator wrote transactions (see `verification` in replay.json).\n");
     out
 }
 

@@ -1,7 +1,8 @@
 //! What every replay benchmark does (issue 5): make sure the shared capture exists (see
 //! `tests/support/bench_captures.rs`), check that the baseline counts every packet and that the agent
 //! publishes every transaction with 1 and N workers, then measure in the same run the read-and-count
-//! baseline and the agent with 1..=N workers (N = available cores). Element throughput = packets;
+//! baseline, the agent with 1..=N workers (N = available cores) and, as the machine's ceiling for
+//! the N-worker speed-up, N independent 1-worker replays at once. Element throughput = packets;
 //! `cargo xtask bench` turns criterion's estimates into packets/s, MB/s, transactions/s and ratios.
 //!
 //! Environment: `PB_BENCH_CAPTURES=a,b` runs only captures whose name contains `a` or `b`.
@@ -73,6 +74,19 @@ pub fn replay_captures(c: &mut Criterion, names: &[&str]) {
         for &n in &workers {
             let id = if n == 1 { "agent_1_worker".to_owned() } else { format!("agent_{n}_workers") };
             g.bench_function(id, |b| b.iter(|| replay::replay(&path, &registry, n, Box::new(replay::Null))));
+        }
+        // What N cores give here at best: N independent 1-worker replays of the file at once (no
+        // shared state at all). The N-worker speed-up is read against this, measured in the same run.
+        if let Some(&n) = workers.last().filter(|&&n| n > 1) {
+            g.bench_function(format!("ceiling_{n}_independent"), |b| {
+                b.iter(|| {
+                    std::thread::scope(|s| {
+                        for _ in 0..n {
+                            s.spawn(|| replay::replay(&path, &registry, 1, Box::new(replay::Null)));
+                        }
+                    });
+                });
+            });
         }
         g.finish();
     }
