@@ -422,22 +422,22 @@ fn run_inline(
     let counts_errors = shard.is_none_or(|(i, _)| i == 0);
     loop {
         let r = source.poll(stop.timeout(), &mut |pkt: RawPacket<'_>| {
-            // A shard places common frames from their bytes and skips other shards' undecoded; a
-            // frame placed so is counted by its shard even when it then fails to decode.
-            let placed = shard.and_then(|(_, n)| Some(shard_index(peek_flow_hash(pkt.link, pkt.data)?, n)));
-            if placed.is_some_and(|w| shard.is_some_and(|(i, _)| w != i)) {
+            // A shard places common frames from their bytes (`Some(mine)`) and skips other shards'
+            // undecoded; a frame placed so is counted by its shard even when it fails to decode.
+            let mine = shard.and_then(|(i, n)| Some(shard_index(peek_flow_hash(pkt.link, pkt.data)?, n) == i));
+            if mine == Some(false) {
                 return;
             }
             match decode(pkt.link, pkt.data, pkt.ts) {
                 Ok(mut seg) => {
-                    if placed.is_none() && shard.is_some_and(|(i, n)| shard_of(&seg, n) != i) {
+                    if mine.is_none() && shard.is_some_and(|(i, n)| shard_of(&seg, n) != i) {
                         return;
                     }
                     dstats.frames += 1;
                     seg.frame_len = pkt.wire_len;
                     worker.on_segment(&seg);
                 }
-                Err(e) if counts_errors || placed.is_some() => {
+                Err(e) if counts_errors || mine.is_some() => {
                     dstats.frames += 1;
                     dstats.count(e);
                 }

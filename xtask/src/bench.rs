@@ -86,24 +86,22 @@ fn capture_report(target: &Path, meta: &Value, since: Option<SystemTime>) -> Res
     let frame_mb = meta["frame_bytes"].as_f64().context("frame_bytes")? / 1e6;
     let transactions = meta["transactions"].as_f64().context("transactions")?;
     let mut agents = Vec::new();
+    // N independent 1-worker replays at once (`ceiling_<N>_independent`).
+    let mut independent = None;
     for entry in std::fs::read_dir(&group)? {
         let entry = entry?;
         let fname = entry.file_name().to_string_lossy().into_owned();
-        let Some(n) = fname.strip_prefix("agent_").and_then(|r| r.split('_').next()?.parse::<u64>().ok()) else {
-            continue;
-        };
-        let (s, _) = mean_seconds(&entry.path())?;
-        agents.push((n, s));
+        let workers = |prefix: &str| fname.strip_prefix(prefix)?.split('_').next()?.parse::<u64>().ok();
+        if let Some(n) = workers("agent_") {
+            agents.push((n, mean_seconds(&entry.path())?.0));
+        } else if let Some(n) = workers("ceiling_") {
+            independent = mean_seconds(&entry.path()).ok().map(|(s, _)| (n, s));
+        }
     }
     agents.sort_by_key(|a| a.0);
     let one = agents.iter().find(|a| a.0 == 1).map(|a| a.1).context("no agent_1_worker result")?;
-    // N independent 1-worker replays at once: N times the work, so N·t₁/t is the most N cores give.
-    let ceiling = std::fs::read_dir(&group)?.filter_map(Result::ok).find_map(|e| {
-        let fname = e.file_name().to_string_lossy().into_owned();
-        let n = fname.strip_prefix("ceiling_")?.split('_').next()?.parse::<u64>().ok()?;
-        let (s, _) = mean_seconds(&e.path()).ok()?;
-        Some(json!({ "workers": n, "seconds": s, "speedup": n as f64 * one / s }))
-    });
+    // N times the work of one replay, so N·t₁/t is the most N cores give.
+    let ceiling = independent.map(|(n, s)| json!({ "workers": n, "seconds": s, "speedup": n as f64 * one / s }));
     let verified = read_json(&target.join(format!("bench-captures/{name}.verified.json"))).unwrap_or(Value::Null);
     let lost = verified["events_by_workers"]
         .as_object()

@@ -21,7 +21,7 @@ use etherparse::{Ethernet2HeaderSlice, Ipv4HeaderSlice, Ipv6HeaderSlice, SingleV
 use super::{DecodeError, LinkType, TcpFlags, TcpSegment};
 use crate::time::Timestamp;
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
+pub(super) const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86DD;
 /// `802.1Q`, `802.1ad` (the `QinQ` S-tag) and the pre-standard `QinQ` tag some switches still send.
 const ETHERTYPE_VLAN: [u16; 3] = [0x8100, 0x88A8, 0x9100];
@@ -31,14 +31,14 @@ const MAX_VLAN_TAGS: usize = 4;
 /// bound on work per packet).
 const MAX_IPV6_EXT_HEADERS: usize = 16;
 
-const IPPROTO_TCP: u8 = 6;
+pub(super) const IPPROTO_TCP: u8 = 6;
 
 /// BSD loopback address families for IPv4 and the three values BSDs use for IPv6.
 const AF_INET: u32 = 2;
 const AF_INET6_BSD: [u32; 3] = [24, 28, 30];
 
-const LINUX_SLL_LEN: usize = 16;
-const LINUX_SLL2_LEN: usize = 20;
+pub(super) const LINUX_SLL_LEN: usize = 16;
+pub(super) const LINUX_SLL2_LEN: usize = 20;
 
 /// Link-layer addressing gathered on the way down.
 #[derive(Default)]

@@ -9,10 +9,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use super::decode::{ETHERTYPE_IPV4, IPPROTO_TCP, LINUX_SLL2_LEN, LINUX_SLL_LEN};
 use super::{flow_hash, LinkType};
-
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const IPPROTO_TCP: u8 = 6;
 
 /// The [`flow_hash`] of an IPv4/TCP frame read at fixed offsets, or `None` when the frame has
 /// another framing (VLAN tags, IPv6, not TCP, too short) and must be decoded to be placed.
@@ -21,8 +19,8 @@ pub fn peek_flow_hash(link: LinkType, frame: &[u8]) -> Option<u64> {
     let be16 = |at: usize| frame.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
     let ip_at = match link {
         LinkType::Ethernet => (be16(12)? == ETHERTYPE_IPV4).then_some(14)?,
-        LinkType::LinuxSll => (be16(14)? == ETHERTYPE_IPV4).then_some(16)?,
-        LinkType::LinuxSll2 => (be16(0)? == ETHERTYPE_IPV4).then_some(20)?,
+        LinkType::LinuxSll => (be16(14)? == ETHERTYPE_IPV4).then_some(LINUX_SLL_LEN)?,
+        LinkType::LinuxSll2 => (be16(0)? == ETHERTYPE_IPV4).then_some(LINUX_SLL2_LEN)?,
         LinkType::Raw | LinkType::Ipv4 => 0,
         LinkType::Null | LinkType::Loop | LinkType::Ipv6 => return None,
     };
