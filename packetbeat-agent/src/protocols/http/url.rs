@@ -90,6 +90,10 @@ fn valid_authority(authority: &str) -> bool {
 /// Go `unescape`: `%XX` decoded, and `+` as space when `plus_is_space` (query components).
 /// `None` for a bad escape.
 fn unescape(s: &[u8], plus_is_space: bool) -> Option<Vec<u8>> {
+    if !s.iter().any(|&b| b == b'%' || (plus_is_space && b == b'+')) {
+        // Nothing to decode (most paths): one copy.
+        return Some(s.to_vec());
+    }
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while let Some(&b) = s.get(i) {
@@ -151,60 +155,77 @@ pub fn parse_query(query: &[u8]) -> (Values, bool) {
 /// Go `url.Values.Encode`.
 #[must_use]
 pub fn encode_values(values: &Values) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     for (key, list) in values {
         for value in list {
             if !out.is_empty() {
-                out.push('&');
+                out.push(b'&');
             }
-            query_escape_into(&mut out, key);
-            out.push('=');
-            query_escape_into(&mut out, value);
+            escape_into(&mut out, key, &QUERY);
+            out.push(b'=');
+            escape_into(&mut out, value, &QUERY);
         }
     }
-    out
+    ascii_string(out)
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
-fn push_escaped(out: &mut String, b: u8) {
-    out.push('%');
-    out.push(char::from(HEX[usize::from(b >> 4)]));
-    out.push(char::from(HEX[usize::from(b & 15)]));
+/// What a Go escape mode leaves as it is, per byte; `+` in [`QUERY`] stands for the space.
+type Keep = [u8; 256];
+const ESCAPE: u8 = 0;
+const AS_IS: u8 = 1;
+const PLUS: u8 = 2;
+
+/// Unreserved bytes (`A-Z a-z 0-9 - _ . ~`) and `extra` kept as they are, `space` for the space.
+const fn keep(extra: &[u8], space: u8) -> Keep {
+    let mut t = [ESCAPE; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~') {
+            t[b] = AS_IS;
+        }
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = AS_IS;
+        i += 1;
+    }
+    t[b' ' as usize] = space;
+    t
 }
 
-/// Go `url.QueryEscape`.
-fn query_escape_into(out: &mut String, s: &[u8]) {
-    for &b in s {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(b)),
-            b' ' => out.push('+'),
-            _ => push_escaped(out, b),
+/// `url.QueryEscape`.
+const QUERY: Keep = keep(b"", PLUS);
+/// `escape(path, encodePath)`, as `url.URL.EscapedPath` does when there is no raw path.
+const PATH: Keep = keep(b"$&+,/:;=@", ESCAPE);
+/// `escape(host, encodeHost)`.
+const HOST: Keep = keep(b"!$&'()*+,;=:[]<>\"", ESCAPE);
+
+/// Appends `s` escaped as `keep` says, copying runs of bytes kept as they are in one go (URLs are
+/// mostly such runs). The output is ASCII.
+fn escape_into(out: &mut Vec<u8>, s: &[u8], keep: &Keep) {
+    out.reserve(s.len());
+    let mut rest = s;
+    while !rest.is_empty() {
+        let run = rest.iter().position(|&b| keep[usize::from(b)] != AS_IS).unwrap_or(rest.len());
+        let (plain, tail) = rest.split_at(run);
+        out.extend_from_slice(plain);
+        let Some((&b, tail)) = tail.split_first() else { break };
+        if keep[usize::from(b)] == PLUS {
+            out.push(b'+');
+        } else {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
         }
+        rest = tail;
     }
 }
 
-/// Go `escape(path, encodePath)`, as `url.URL.EscapedPath` does when there is no raw path.
-fn path_escape_into(out: &mut String, s: &[u8]) {
-    for &b in s {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(b)),
-            b'$' | b'&' | b'+' | b',' | b'/' | b':' | b';' | b'=' | b'@' => out.push(char::from(b)),
-            _ => push_escaped(out, b),
-        }
-    }
-}
-
-/// Go `escape(host, encodeHost)`.
-fn host_escape_into(out: &mut String, s: &str) {
-    for b in s.bytes() {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(b)),
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'[' | b']' | b'<'
-            | b'>' | b'"' => out.push(char::from(b)),
-            _ => push_escaped(out, b),
-        }
-    }
+/// Bytes [`escape_into`] wrote (ASCII) as a string; lossy only to stay total.
+fn ascii_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Packetbeat's `synthesizeFullURL`: `http://host[:port]/path?query`, or `None` without a host.
@@ -213,28 +234,29 @@ pub fn full_url(domain: &str, port: u16, path: &[u8], query: &str) -> Option<Str
     if domain.is_empty() || port == 0 {
         return None;
     }
-    let mut out = String::from("http://");
+    let mut out = Vec::with_capacity(16 + domain.len() + path.len() + query.len());
+    out.extend_from_slice(b"http://");
     let bracket = domain.contains(':');
     if bracket {
-        out.push('[');
+        out.push(b'[');
     }
-    host_escape_into(&mut out, domain);
+    escape_into(&mut out, domain.as_bytes(), &HOST);
     if bracket {
-        out.push(']');
+        out.push(b']');
     }
     if port != 80 {
-        out.push(':');
-        out.push_str(&port.to_string());
+        out.push(b':');
+        out.extend_from_slice(itoa::Buffer::new().format(port).as_bytes());
     }
     if path.first().is_some_and(|&b| b != b'/') {
-        out.push('/');
+        out.push(b'/');
     }
-    path_escape_into(&mut out, path);
+    escape_into(&mut out, path, &PATH);
     if !query.is_empty() {
-        out.push('?');
-        out.push_str(query);
+        out.push(b'?');
+        out.extend_from_slice(query.as_bytes());
     }
-    Some(out)
+    Some(ascii_string(out))
 }
 
 #[cfg(test)]
@@ -273,6 +295,27 @@ mod tests {
         let (v, failed) = parse_query(b"a=1;b=2&c=%zz&d=4");
         assert!(failed);
         assert_eq!(encode_values(&v), "d=4");
+    }
+
+    #[test]
+    fn escape_modes_keep_what_go_keeps() {
+        let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-_.~".contains(&b);
+        for b in 0..=255u8 {
+            let one = |keep: &Keep| {
+                let mut out = Vec::new();
+                escape_into(&mut out, &[b], keep);
+                out
+            };
+            let hex = format!("%{b:02X}").into_bytes();
+            let want = |kept: bool| if kept { vec![b] } else { hex.clone() };
+            let query = if b == b' ' { b"+".to_vec() } else { want(unreserved(b)) };
+            assert_eq!(one(&QUERY), query, "query {b}");
+            assert_eq!(one(&PATH), want(unreserved(b) || b"$&+,/:;=@".contains(&b)), "path {b}");
+            assert_eq!(one(&HOST), want(unreserved(b) || b"!$&'()*+,;=:[]<>\"".contains(&b)), "host {b}");
+        }
+        let mut out = Vec::new();
+        escape_into(&mut out, "a b/ü?".as_bytes(), &PATH);
+        assert_eq!(out, b"a%20b/%C3%BC%3F");
     }
 
     #[test]
