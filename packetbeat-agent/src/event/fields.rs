@@ -102,44 +102,43 @@ impl Fields {
 
     /// Puts the fields in [`key_order`], keeping only the last value set for each key.
     pub fn sort(&mut self) {
-        let order = sorted_order(&self.0);
-        self.apply(&order);
+        let plan = SortPlan::of(&self.0);
+        self.apply(&plan);
     }
 
-    /// [`Self::sort`], reusing the order worked out for the same list of keys set in the same order
+    /// [`Self::sort`], reusing the plan worked out for the same list of keys set in the same order
     /// (a protocol sets the same keys in the same order for the same kind of transaction).
     pub fn sort_cached(&mut self, cache: &mut SortCache) {
-        let found = cache.orders.iter().position(|(keys, _)| {
+        let found = cache.plans.iter().position(|(keys, _)| {
             keys.len() == self.0.len() && keys.iter().zip(&self.0).all(|(a, (b, _))| same_key(a, b))
         });
         let i = found.unwrap_or_else(|| {
-            let entry = (self.0.iter().map(|(k, _)| k.clone()).collect(), sorted_order(&self.0));
-            if cache.orders.len() < MAX_ORDERS {
-                cache.orders.push(entry);
-                cache.orders.len() - 1
+            let entry = (self.0.iter().map(|(k, _)| k.clone()).collect(), SortPlan::of(&self.0));
+            if cache.plans.len() < MAX_ORDERS {
+                cache.plans.push(entry);
+                cache.plans.len() - 1
             } else {
                 let i = cache.next;
                 cache.next = (cache.next + 1) % MAX_ORDERS;
-                cache.orders[i] = entry;
+                cache.plans[i] = entry;
                 i
             }
         });
-        // Taken out and put back, so `apply` can borrow `self` mutably.
-        let order = std::mem::take(&mut cache.orders[i].1);
-        self.apply(&order);
-        cache.orders[i].1 = order;
+        if let Some((_, plan)) = cache.plans.get(i) {
+            self.apply(plan);
+        }
     }
 
-    /// Rebuilds the fields as `order` lists them (indices into the current ones).
-    fn apply(&mut self, order: &[u16]) {
-        let mut old = std::mem::take(&mut self.0);
-        self.0.reserve_exact(order.len());
-        for &i in order {
-            if let Some(slot) = old.get_mut(usize::from(i)) {
-                let (k, v) = std::mem::replace(slot, (Key::Borrowed(""), Value::Null));
-                self.0.push((k, v));
+    /// Sorts in place as `plan` says: its swaps, then the replaced values dropped off the end.
+    fn apply(&mut self, plan: &SortPlan) {
+        let len = self.0.len();
+        for &(a, b) in &plan.swaps {
+            let (a, b) = (usize::from(a), usize::from(b));
+            if a < len && b < len {
+                self.0.swap(a, b);
             }
         }
+        self.0.truncate(plan.keep);
     }
 }
 
@@ -149,8 +148,38 @@ const MAX_ORDERS: usize = 32;
 /// The sorted order of recently seen key lists (per publisher; bounded).
 #[derive(Debug, Default)]
 pub struct SortCache {
-    orders: Vec<(Vec<Key>, Vec<u16>)>,
+    plans: Vec<(Vec<Key>, SortPlan)>,
     next: usize,
+}
+
+/// How to sort one key list in place: swaps that bring the entries to keep, in [`key_order`], to
+/// the front, and how many there are (the last value set of each key). Swapping in place moves no
+/// more than it must and allocates nothing, unlike rebuilding the list in the new order.
+#[derive(Debug, Default)]
+struct SortPlan {
+    swaps: Vec<(u16, u16)>,
+    keep: usize,
+}
+
+impl SortPlan {
+    fn of(entries: &[(Key, Value)]) -> Self {
+        let order = sorted_order(entries);
+        // `at[p]`: which original entry is at position `p`; `pos[e]`: where original entry `e` is.
+        let mut at: Vec<u16> = (0..u16::try_from(entries.len()).unwrap_or(u16::MAX)).collect();
+        let mut pos = at.clone();
+        let mut swaps = Vec::new();
+        for (j, &want) in order.iter().enumerate() {
+            let j16 = u16::try_from(j).unwrap_or(u16::MAX);
+            let (Some(&p), Some(&here)) = (pos.get(usize::from(want)), at.get(j)) else { break };
+            if p != j16 {
+                swaps.push((j16, p));
+                at.swap(j, usize::from(p));
+                pos[usize::from(want)] = j16;
+                pos[usize::from(here)] = p;
+            }
+        }
+        Self { swaps, keep: order.len() }
+    }
 }
 
 /// Indices of `entries` in [`key_order`], the last of equal keys only.
