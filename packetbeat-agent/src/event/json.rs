@@ -44,7 +44,7 @@ fn needs_escape(b: &[u8]) -> bool {
 pub fn value(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::String(s) => string(out, s),
-        Value::Number(n) if n.is_u64() => uint(out, n.as_u64().unwrap_or_default()),
+        Value::Number(n) if let Some(u) = n.as_u64() => uint(out, u),
         _ => {
             let _ = serde_json::to_writer(&mut *out, v);
         }

@@ -23,6 +23,21 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// [`lossy`] of bytes already owned: no copy when they are valid UTF-8 (nearly always).
+fn lossy_owned(b: Vec<u8>) -> String {
+    String::from_utf8(b).unwrap_or_else(|e| lossy(e.as_bytes()))
+}
+
+/// `s` as an address. Host names, the common case, are turned away by their first byte: every
+/// address starts with a hex digit or `:` (the parser's own rejection costs far more per event).
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    let first = *s.as_bytes().first()?;
+    if !(first.is_ascii_hexdigit() || first == b':') {
+        return None;
+    }
+    s.parse().ok()
+}
+
 /// User name of a `Basic` authorization value (Packetbeat's `extractBasicAuthUser`).
 fn basic_auth_user(auth: &str) -> Option<String> {
     let prefix = auth.get(..6)?;
@@ -56,7 +71,7 @@ fn redact_raw_authorization(head: &mut [u8], from: usize) {
 /// `(host, port)` from a Host header (Packetbeat 8.x `extractHostHeader`): a valid `:port` suffix is
 /// split off and `[v6]` brackets are removed.
 fn split_host_header(header: &str) -> (&str, u16) {
-    if header.is_empty() || header.parse::<IpAddr>().is_ok() {
+    if header.is_empty() || parse_ip(header).is_some() {
         return (header, 0);
     }
     let mut host = header;
@@ -70,7 +85,7 @@ fn split_host_header(header: &str) -> (&str, u16) {
         }
     }
     if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        if inner.parse::<IpAddr>().is_ok() {
+        if parse_ip(inner).is_some() {
             host = inner;
         }
     }
@@ -84,24 +99,43 @@ fn push_unique(list: &mut Vec<Value>, v: &str) {
 }
 
 /// The `headers` object: `content-length` always (an integer), `content-type` when present, then the
-/// exported headers (redacted as configured; `cookie`/`set-cookie` split with `split_cookie`).
-fn headers_object(msg: &HttpMessage, info: &HeadInfo, cfg: &HttpConfig) -> Value {
+/// exported headers (redacted as configured; `cookie`/`set-cookie` split with `split_cookie`). The
+/// strings are moved out of `info`, which is not used for them afterwards.
+fn headers_object(msg: &HttpMessage, info: &mut HeadInfo, cfg: &HttpConfig) -> Value {
     let mut obj = Map::new();
     obj.insert("content-length".into(), Value::from(msg.content_length));
     if !info.content_type.is_empty() {
-        obj.insert("content-type".into(), Value::String(info.content_type.clone()));
+        obj.insert("content-type".into(), Value::String(std::mem::take(&mut info.content_type)));
     }
     let cookie = if msg.is_request { "cookie" } else { "set-cookie" };
-    for (name, value) in &info.headers {
+    for (name, value) in std::mem::take(&mut info.headers) {
         if name == "content-length" || name == "content-type" {
             continue;
         }
-        let value =
-            if cfg.split_cookie && name == cookie { split_cookies(value) } else { Value::String(value.clone()) };
-        obj.insert(name.clone(), value);
+        let value = if cfg.split_cookie && name == cookie { split_cookies(&value) } else { Value::String(value) };
+        obj.insert(name, value);
     }
     Value::Object(obj)
 }
+
+/// Where a message's headers go: the object, and its two members every message may have.
+struct HeaderKeys {
+    object: &'static str,
+    content_length: &'static str,
+    content_type: &'static str,
+}
+
+const REQUEST_HEADERS: HeaderKeys = HeaderKeys {
+    object: "http.request.headers",
+    content_length: "http.request.headers.content-length",
+    content_type: "http.request.headers.content-type",
+};
+
+const RESPONSE_HEADERS: HeaderKeys = HeaderKeys {
+    object: "http.response.headers",
+    content_length: "http.response.headers.content-length",
+    content_type: "http.response.headers.content-type",
+};
 
 /// Packetbeat's `splitCookiesHeader`: `;`-separated `name=value`, names lower-cased, quotes removed.
 fn split_cookies(header: &str) -> Value {
@@ -117,16 +151,18 @@ fn split_cookies(header: &str) -> Value {
 }
 
 /// Applies `redact_headers` and, for requests, `redact_authorization` to the exported headers; returns
-/// the raw head to publish.
-fn redact(msg: &HttpMessage, info: &mut HeadInfo, cfg: &HttpConfig) -> Vec<u8> {
+/// the raw head to publish when it is published (`send`: `send_request` / `send_response`).
+fn redact(msg: &HttpMessage, info: &mut HeadInfo, cfg: &HttpConfig, send: bool) -> Option<Vec<u8>> {
     for (name, value) in &mut info.headers {
         if cfg.redact_headers.iter().any(|r| r.eq_ignore_ascii_case(name)) {
             *value = "REDACTED".to_owned();
         }
     }
-    let mut raw = msg.head.clone();
+    let mut raw = send.then(|| msg.head.clone());
     if msg.is_request && cfg.redact_authorization {
-        redact_raw_authorization(&mut raw, info.header_offset);
+        if let Some(raw) = &mut raw {
+            redact_raw_authorization(raw, info.header_offset);
+        }
         for (name, value) in &mut info.headers {
             if (name == "authorization" || name == "proxy-authorization") && !value.is_empty() {
                 *value = "*".to_owned();
@@ -136,12 +172,11 @@ fn redact(msg: &HttpMessage, info: &mut HeadInfo, cfg: &HttpConfig) -> Vec<u8> {
     raw
 }
 
-fn raw_text(raw: &[u8], msg: &HttpMessage) -> String {
-    let mut text = raw.to_vec();
+fn raw_text(mut text: Vec<u8>, msg: &HttpMessage) -> String {
     if msg.send_body {
         text.extend_from_slice(&msg.body);
     }
-    lossy(&text)
+    lossy_owned(text)
 }
 
 /// Decodes a saved body in place (when configured), noting failures.
@@ -210,6 +245,26 @@ impl Builder {
         }
     }
 
+    /// [`Self::set_str`] of a string the builder owns (moved, not copied).
+    fn set_string(&mut self, key: &'static str, value: String) {
+        if !value.is_empty() {
+            self.set(key, value);
+        }
+    }
+
+    /// The `headers` object. Without exported headers (the default configuration) it has at most
+    /// `content-length` and `content-type`, set as two dotted fields: the same document, without a
+    /// map built, serialized and dropped per message. Exported header names come from the wire and
+    /// may hold dots, so with them the object is built whole.
+    fn headers(&mut self, keys: &HeaderKeys, msg: &HttpMessage, info: &mut HeadInfo, cfg: &HttpConfig) {
+        if info.headers.iter().any(|(n, _)| n != "content-length" && n != "content-type") {
+            self.set(keys.object, headers_object(msg, info, cfg));
+            return;
+        }
+        self.set(keys.content_length, msg.content_length);
+        self.set_string(keys.content_type, std::mem::take(&mut info.content_type));
+    }
+
     fn set_nonzero(&mut self, key: &'static str, value: u64) {
         if value != 0 {
             self.set(key, value);
@@ -227,13 +282,14 @@ impl Builder {
         } else {
             info.headers.iter().find(|(n, _)| n == "authorization").and_then(|(_, v)| basic_auth_user(v))
         };
-        let raw = redact(&req, &mut info, cfg);
+        let raw = redact(&req, &mut info, cfg, cfg.send_request);
         decode_saved_body(&mut req, &info, cfg);
         let (path, params) = path_and_params(&req, &info, cfg);
-        let path = lossy(&path);
+        let path = lossy_owned(path);
 
-        let (host, host_port) = split_host_header(&info.host);
-        if host.parse::<IpAddr>().is_ok() {
+        let host_header = std::mem::take(&mut info.host);
+        let (host, host_port) = split_host_header(&host_header);
+        if parse_ip(host).is_some() {
             push_unique(&mut self.related_ip, host);
         } else {
             self.set_str("destination.domain", host);
@@ -246,7 +302,7 @@ impl Builder {
         self.tx.ts = req.ts;
         self.tx.start = Some(req.ts);
         self.set_str("network.forwarded_ip", &info.real_ip);
-        if info.real_ip.parse::<IpAddr>().is_ok() {
+        if parse_ip(&info.real_ip).is_some() {
             push_unique(&mut self.related_ip, &info.real_ip);
         }
 
@@ -265,14 +321,18 @@ impl Builder {
             self.set("http.request.body.content", lossy(&req.body));
         }
         self.set_nonzero("http.request.body.bytes", body_bytes);
-        self.set("http.request.headers", headers_object(&req, &info, cfg));
+        self.headers(&REQUEST_HEADERS, &req, &mut info, cfg);
         self.url(host, port, &path, &params);
-        self.set_str("user_agent.original", &info.user_agent);
+        self.set_string("user_agent.original", std::mem::take(&mut info.user_agent));
 
-        if cfg.send_request {
-            self.tx.request = Some(raw_text(&raw, &req));
+        if let Some(raw) = raw {
+            self.tx.request = Some(raw_text(raw, &req));
         }
-        self.tx.query = Some(format!("{} {path}", info.method));
+        let mut query = String::with_capacity(info.method.len() + 1 + path.len());
+        query.push_str(&info.method);
+        query.push(' ');
+        query.push_str(&path);
+        self.tx.query = Some(query);
         self.tx.method = Some(info.method);
         if let Some(user) = user.filter(|u| !u.is_empty()) {
             push_unique(&mut self.related_user, &user);
@@ -306,11 +366,12 @@ impl Builder {
             self.tx.ts = resp.ts;
         }
         let mut info = std::mem::take(&mut resp.info);
-        let raw = redact(&resp, &mut info, cfg);
+        let raw = redact(&resp, &mut info, cfg, cfg.send_response);
         decode_saved_body(&mut resp, &info, cfg);
         self.tx.end = Some(resp.ts);
         self.set_nonzero("http.response.status_code", u64::from(resp.status_code));
-        self.set_str("http.response.status_phrase", &info.reason.to_lowercase());
+        let phrase = if info.reason.is_ascii() { info.reason.to_ascii_lowercase() } else { info.reason.to_lowercase() };
+        self.set_string("http.response.status_phrase", phrase);
         self.set_nonzero("http.response.bytes", resp.size);
         let mut body_bytes = resp.content_length;
         if resp.send_body && !resp.body.is_empty() {
@@ -318,9 +379,9 @@ impl Builder {
             self.set("http.response.body.content", lossy(&resp.body));
         }
         self.set_nonzero("http.response.body.bytes", body_bytes);
-        self.set("http.response.headers", headers_object(&resp, &info, cfg));
-        if cfg.send_response {
-            self.tx.response = Some(raw_text(&raw, &resp));
+        self.headers(&RESPONSE_HEADERS, &resp, &mut info, cfg);
+        if let Some(raw) = raw {
+            self.tx.response = Some(raw_text(raw, &resp));
         }
         self.tx.response_bytes = Some(resp.size);
         self.tx.notes.append(&mut resp.notes);

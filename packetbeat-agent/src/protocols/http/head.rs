@@ -46,8 +46,7 @@ fn coding_list(v: &[u8]) -> Vec<String> {
 /// Reads what the event needs from a parsed head (`raw` is the head's bytes).
 #[must_use]
 pub fn head_info(head: &HttpHead<'_, '_>, raw: &[u8], cfg: &HttpConfig) -> HeadInfo {
-    let mut info = HeadInfo::default();
-    info.minor_version = head.minor_version;
+    let mut info = HeadInfo { minor_version: head.minor_version, ..HeadInfo::default() };
     match head.start {
         StartLine::Request { method, target } => {
             info.method = method.to_owned();
