@@ -160,44 +160,17 @@ impl FlowTable {
         let src = (seg.src_ip, seg.src_port);
         let dst = (seg.dst_ip, seg.dst_port);
         let key = ConnKey::of(src, dst);
-        let dir = match self.conns.get(&key) {
-            Some(c) => c.direction_from(src),
-            None => {
-                let (client, server, dir) = if let Some(id) = self.registry.protocol_for_port(seg.dst_port) {
-                    (src, dst, (id, Direction::ToServer))
-                } else if let Some(id) = self.registry.protocol_for_port(seg.src_port) {
-                    (dst, src, (id, Direction::ToClient))
-                } else {
-                    self.stats.unconfigured_port += 1;
-                    return;
-                };
-                // Only a SYN or data opens a connection: the last ACK of a closed connection (or a
-                // stray ACK, FIN or RST) would otherwise leave an empty entry until its idle timeout.
-                if !seg.flags.syn() && seg.payload.is_empty() && seg.wire_payload_len == 0 {
-                    self.stats.no_connection += 1;
-                    return;
-                }
-                if !self.create(key, client, server, dir.0, seg.ts) {
-                    return;
-                }
-                dir.1
+        // One lookup for a segment of a known connection (the common case); new connections and a
+        // SYN that may reopen one go the long way.
+        let may_reopen = seg.flags.syn() && !seg.flags.ack();
+        let (dir, conn) = match self.conns.get_mut(&key) {
+            Some(c) if !may_reopen => (c.direction_from(src), c),
+            _ => {
+                let Some(dir) = self.open(key, seg, publish) else { return };
+                let Some(c) = self.conns.get_mut(&key) else { return };
+                (dir, c)
             }
         };
-
-        // A SYN with a new sequence number on a known 4-tuple is a new connection (port reuse).
-        if seg.flags.syn() && !seg.flags.ack() && dir == Direction::ToServer {
-            if let Some(c) = self.conns.get(&key) {
-                if c.streams[0].is_new_syn(seg.seq) {
-                    let id = c.proto_id;
-                    self.remove(&key, publish);
-                    if !self.create(key, src, dst, id, seg.ts) {
-                        return;
-                    }
-                }
-            }
-        }
-
-        let Some(conn) = self.conns.get_mut(&key) else { return };
         conn.last_seen = seg.ts;
         let Connection { info, proto_id, proto, streams, .. } = conn;
         let mut cx =
@@ -234,6 +207,41 @@ impl FlowTable {
                 publish.publish(tx, info);
             }
         }
+    }
+
+    /// The direction of a segment whose connection is not known yet, or is known and the segment is
+    /// a SYN: a new connection is opened (when a port is configured and the segment may open one),
+    /// and a SYN with a new sequence number on a known 4-tuple replaces the old one (port reuse).
+    /// `None` when the segment is dropped (counted).
+    fn open(&mut self, key: ConnKey, seg: &TcpSegment<'_>, publish: &mut dyn Publish) -> Option<Direction> {
+        let src = (seg.src_ip, seg.src_port);
+        let dst = (seg.dst_ip, seg.dst_port);
+        if let Some(c) = self.conns.get(&key) {
+            let dir = c.direction_from(src);
+            if dir == Direction::ToServer && c.streams[0].is_new_syn(seg.seq) {
+                let id = c.proto_id;
+                self.remove(&key, publish);
+                if !self.create(key, src, dst, id, seg.ts) {
+                    return None;
+                }
+            }
+            return Some(dir);
+        }
+        let (client, server, dir) = if let Some(id) = self.registry.protocol_for_port(seg.dst_port) {
+            (src, dst, (id, Direction::ToServer))
+        } else if let Some(id) = self.registry.protocol_for_port(seg.src_port) {
+            (dst, src, (id, Direction::ToClient))
+        } else {
+            self.stats.unconfigured_port += 1;
+            return None;
+        };
+        // Only a SYN or data opens a connection: the last ACK of a closed connection (or a stray
+        // ACK, FIN or RST) would otherwise leave an empty entry until its idle timeout.
+        if !seg.flags.syn() && seg.payload.is_empty() && seg.wire_payload_len == 0 {
+            self.stats.no_connection += 1;
+            return None;
+        }
+        self.create(key, client, server, dir.0, seg.ts).then_some(dir.1)
     }
 
     fn create(
