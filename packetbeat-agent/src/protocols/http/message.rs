@@ -1,5 +1,5 @@
 //! One HTTP message as the connection state keeps it between its head and its transaction: the raw
-//! head (copied once), the captured body (bounded by `max_message_size`) and the counters Packetbeat
+//! head (copied once, when it is published), the captured body (bounded by `max_message_size`) and the counters Packetbeat
 //! reports, and what the event needs from the head ([`HeadInfo`]), read while the head is parsed.
 
 use super::config::{contains, HttpConfig};
@@ -20,7 +20,8 @@ pub struct HttpMessage {
     pub is_head_request: bool,
     /// The request method is `CONNECT` (a 2xx answer turns the connection into a tunnel).
     pub is_connect_request: bool,
-    /// The head exactly as received.
+    /// The head exactly as received, kept only when it is published (`send_request`,
+    /// `send_response`); empty otherwise.
     pub head: Vec<u8>,
     /// What the event needs from the head, read when it was parsed.
     pub info: HeadInfo,
@@ -61,14 +62,16 @@ impl HttpMessage {
         let content_length = framing.content_length.unwrap_or(0);
         let send_body = cfg.captures_body(is_request, content_type);
         let save_body = send_body || (content_length > 0 && contains(content_type, b"urlencoded"));
+        let raw = raw.get(..head.len).unwrap_or(raw);
+        let keep_raw = if is_request { cfg.send_request } else { cfg.send_response };
         Self {
             ts,
             is_request,
             status_code,
             is_head_request: method == "HEAD",
             is_connect_request: method == "CONNECT",
-            head: raw.get(..head.len).unwrap_or(raw).to_vec(),
-            info: head_info(head, raw.get(..head.len).unwrap_or(raw), cfg),
+            head: if keep_raw { raw.to_vec() } else { Vec::new() },
+            info: head_info(head, raw, cfg),
             body: Vec::new(),
             send_body,
             save_body,
