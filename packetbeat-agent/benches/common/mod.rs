@@ -16,7 +16,7 @@ use crate::support::bench_captures::CAPTURES;
 
 /// The shipped binary's allocator, so the figures are the binary's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: packetbeat_agent::memory::Allocator = packetbeat_agent::memory::Allocator;
 
 /// Whether `PB_BENCH_CAPTURES` selects capture `name` (everything when unset or empty).
 fn selected(name: &str) -> bool {
