@@ -16,5 +16,6 @@ pub mod packet;
 pub mod pipeline;
 pub mod processors;
 pub mod protocols;
+pub mod text;
 pub mod time;
 pub mod worker;

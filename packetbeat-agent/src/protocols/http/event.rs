@@ -15,24 +15,16 @@ use super::config::HttpConfig;
 use super::decode::decode_body;
 use super::head::HeadInfo;
 use super::message::HttpMessage;
-use super::url::{encode_values, full_url, parse_query, parse_target, Values};
+use super::url::{encode_values, full_url, is_canonical_query, parse_query, parse_target, Values};
 use crate::event::{Fields, Status, Transaction};
 use crate::protocols::ConnInfo;
+use crate::text::{lossy_owned, lossy_string as lossy};
 
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// [`lossy`] of bytes already owned: no copy when they are valid UTF-8 (nearly always).
-fn lossy_owned(b: Vec<u8>) -> String {
-    String::from_utf8(b).unwrap_or_else(|e| lossy(e.as_bytes()))
-}
-
-/// `s` as an address. Host names, the common case, are turned away by their first byte: every
-/// address starts with a hex digit or `:` (the parser's own rejection costs far more per event).
+/// `s` as an address. Host names, the common case, are turned away by their bytes: an address is
+/// made of hex digits, dots and colons only (the parser's own failed IPv4 and IPv6 attempts cost far
+/// more per event).
 fn parse_ip(s: &str) -> Option<IpAddr> {
-    let first = *s.as_bytes().first()?;
-    if !(first.is_ascii_hexdigit() || first == b':') {
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_hexdigit() || c == b'.' || c == b':') {
         return None;
     }
     s.parse().ok()
@@ -194,9 +186,13 @@ fn path_and_params(msg: &HttpMessage, info: &HeadInfo, cfg: &HttpConfig) -> (Vec
     let Some(target) = parse_target(&info.target) else {
         return (Vec::new(), String::new());
     };
+    let has_form = msg.content_length > 0 && msg.save_body && info.content_type.contains("urlencoded");
+    if !has_form && cfg.hide_keywords.is_empty() && is_canonical_query(target.raw_query.as_bytes()) {
+        return (target.path, target.raw_query.to_owned());
+    }
     let (query, _) = parse_query(target.raw_query.as_bytes());
     let mut params = hide_secrets(query, cfg);
-    if msg.content_length > 0 && msg.save_body && info.content_type.contains("urlencoded") {
+    if has_form {
         let (form, failed) = parse_query(&msg.body);
         if failed {
             return (target.path, String::new());

@@ -4,6 +4,7 @@
 
 use super::config::HttpConfig;
 use super::parser::{trim, HttpHead, StartLine};
+use crate::text::lossy_string as lossy;
 
 /// What the event needs from a head.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -32,10 +33,6 @@ pub struct HeadInfo {
     pub encodings: Vec<String>,
     /// Exported headers: lower-case name, values joined with ", ".
     pub headers: Vec<(String, String)>,
-}
-
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Packetbeat's `parseCommaSeparatedList`: split on commas, trim spaces, lower-case.

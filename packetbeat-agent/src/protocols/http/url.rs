@@ -152,6 +152,24 @@ pub fn parse_query(query: &[u8]) -> (Values, bool) {
     (values, failed)
 }
 
+/// Whether [`encode_values`] of [`parse_query`] gives `query` back unchanged, seen without parsing:
+/// non-empty `key=value` pairs with one `=` each, made of bytes `url.QueryEscape` keeps (so nothing
+/// to decode or escape), keys in sorted order. Most query strings are: they are then used as they
+/// are, without building the map.
+#[must_use]
+pub fn is_canonical_query(query: &[u8]) -> bool {
+    let mut last_key: &[u8] = &[];
+    query.is_empty()
+        || query.split(|&b| b == b'&').all(|pair| {
+            let Some(eq) = pair.iter().position(|&b| b == b'=') else { return false };
+            let (key, value) = (&pair[..eq], &pair[eq + 1..]);
+            let plain = |s: &[u8]| s.iter().all(|&b| QUERY[usize::from(b)] == AS_IS);
+            let sorted = key >= last_key;
+            last_key = key;
+            !key.is_empty() && sorted && plain(key) && plain(value)
+        })
+}
+
 /// Go `url.Values.Encode`.
 #[must_use]
 pub fn encode_values(values: &Values) -> String {
@@ -295,6 +313,44 @@ mod tests {
         let (v, failed) = parse_query(b"a=1;b=2&c=%zz&d=4");
         assert!(failed);
         assert_eq!(encode_values(&v), "d=4");
+    }
+
+    #[test]
+    fn canonical_queries_are_exactly_those_encoded_back_unchanged() {
+        let canonical = ["", "id=0", "a=1&a=2&b=x", "a=&b=", "a-b=~.&a_b=Z9", "input=packetbeat&src_ip=192.35.243.1"];
+        let other = [
+            "src_ip=1&input=p", // unsorted
+            "b=1&a=2&b=3",
+            "a",
+            "a=1&&b=2",
+            "&a=1",
+            "a=1&",
+            "=1",
+            "a=b=c",
+            "a=x+y",
+            "a=%41",
+            "a=1;b=2",
+            "a=\u{e9}",
+            "a=1&A=2",
+        ];
+        for q in canonical {
+            assert!(is_canonical_query(q.as_bytes()), "{q}");
+            assert_eq!(encoded(q), q);
+        }
+        for q in other {
+            assert!(!is_canonical_query(q.as_bytes()), "{q}");
+        }
+        // Every query of two pairs over a small alphabet: a query said canonical is encoded back
+        // unchanged (turning one away only costs the fast path).
+        let parts = ["", "a", "b", "a=", "b=1", "a=1", "a=+", "a=%7E", "=", "a=b=c"];
+        for x in parts {
+            for y in parts {
+                let q = format!("{x}&{y}");
+                if is_canonical_query(q.as_bytes()) {
+                    assert_eq!(encoded(&q), q, "{q}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::parser::{
     terminator_status, PacketHeader, PrepareOk, COM_STMT_EXECUTE, COM_STMT_FETCH, COM_STMT_PREPARE,
     SERVER_MORE_RESULTS_EXISTS, SERVER_STATUS_CURSOR_EXISTS,
 };
+use crate::text::{lossy, lossy_string};
 use crate::time::Timestamp;
 
 /// One packet as the state machine sees it.
@@ -380,7 +381,7 @@ impl ResponseReader {
         };
         add_table(&mut self.resp.tables, col.schema, col.table);
         if self.capturing(cap) {
-            self.resp.columns.push(String::from_utf8_lossy(col.name).into_owned());
+            self.resp.columns.push(lossy_string(col.name));
             self.types.push(BinaryType::of_column(col.field_type, col.flags));
         }
     }
@@ -431,7 +432,7 @@ impl RowCut {
             return;
         }
         let keep = text.len().min(self.max - self.len);
-        let cell = String::from_utf8_lossy(text.get(..keep).unwrap_or(text)).into_owned();
+        let cell = lossy_string(text.get(..keep).unwrap_or(text));
         self.len += keep;
         self.row.push(cell);
     }
@@ -450,6 +451,11 @@ fn add_table(tables: &mut Vec<String>, schema: &[u8], table: &[u8]) {
             && t.ends_with(table)
     };
     if !tables.iter().any(same) {
-        tables.push(format!("{}.{}", String::from_utf8_lossy(schema), String::from_utf8_lossy(table)));
+        let (schema, table) = (lossy(schema), lossy(table));
+        let mut name = String::with_capacity(schema.len() + 1 + table.len());
+        name.push_str(&schema);
+        name.push('.');
+        name.push_str(&table);
+        tables.push(name);
     }
 }

@@ -240,7 +240,7 @@ impl MysqlState {
         cmd.publish = matches!(code, COM_QUERY | COM_STMT_PREPARE | COM_STMT_EXECUTE);
         match code {
             COM_QUERY | COM_STMT_PREPARE => {
-                cmd.query = Some(String::from_utf8_lossy(p.payload.get(1..).unwrap_or_default()).into());
+                cmd.query = Some(crate::text::lossy_string(p.payload.get(1..).unwrap_or_default()));
             }
             COM_STMT_EXECUTE => {
                 let qa = self.capabilities.is_some_and(|c| c & CLIENT_QUERY_ATTRIBUTES != 0);

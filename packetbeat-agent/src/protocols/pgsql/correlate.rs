@@ -94,7 +94,7 @@ pub struct Correlator {
 }
 
 fn lossy(b: &[u8]) -> Arc<str> {
-    Arc::from(String::from_utf8_lossy(b))
+    Arc::from(crate::text::lossy(b))
 }
 
 impl Correlator {
@@ -165,7 +165,7 @@ impl Correlator {
     pub fn frontend(&mut self, m: &Msg<'_>, cx: &mut ParseCtx<'_>) -> Result<(), PgsqlParseError> {
         match m.tag {
             b'Q' => {
-                let sql = String::from_utf8_lossy(query_text(m.body, m.truncated)?).into_owned();
+                let sql = crate::text::lossy_string(query_text(m.body, m.truncated)?);
                 self.lost_cycle_open = false;
                 self.req_bytes = 0;
                 self.req_ts = None;

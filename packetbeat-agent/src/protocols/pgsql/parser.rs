@@ -373,7 +373,7 @@ pub fn row_description(body: &[u8]) -> Result<Vec<FieldDesc>, PgsqlParseError> {
         let (Some(type_oid), Some(format)) = (be_u32(tail, 6), be_u16(tail, 16)) else {
             return Err(PgsqlParseError::Malformed("short RowDescription"));
         };
-        fields.push(FieldDesc { name: String::from_utf8_lossy(name).into_owned(), type_oid, format });
+        fields.push(FieldDesc { name: crate::text::lossy_string(name), type_oid, format });
         rest = tail.get(18..).unwrap_or_default();
     }
     if !rest.is_empty() {
@@ -448,7 +448,7 @@ pub fn error_fields(body: &[u8]) -> ErrorFields {
         let Ok((value, tail)) = cstr(tail, true) else {
             break;
         };
-        let text = || String::from_utf8_lossy(value).into_owned();
+        let text = || crate::text::lossy_string(value);
         match kind {
             b'S' => e.severity = text(),
             b'C' => e.code = text(),

@@ -42,7 +42,7 @@ const PG_EPOCH_DAYS: i64 = 10_957;
 #[must_use]
 pub fn render(value: &[u8], format: u16, type_oid: u32) -> String {
     if format == 0 {
-        return String::from_utf8_lossy(value).into_owned();
+        return crate::text::lossy_string(value);
     }
     render_binary(value, type_oid).unwrap_or_else(|| hex(value))
 }
@@ -74,10 +74,10 @@ fn render_binary(v: &[u8], type_oid: u32) -> Option<String> {
         oid::FLOAT4 => float(f64::from(f32::from_be_bytes(array(v)?))),
         oid::FLOAT8 => float(f64::from_be_bytes(array(v)?)),
         oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME | oid::CHAR | oid::JSON | oid::XML | oid::UNKNOWN => {
-            String::from_utf8_lossy(v).into_owned()
+            crate::text::lossy_string(v)
         }
         oid::JSONB => match v.split_first() {
-            Some((1, text)) => String::from_utf8_lossy(text).into_owned(),
+            Some((1, text)) => crate::text::lossy_string(text),
             _ => return None,
         },
         oid::BYTEA => hex(v),

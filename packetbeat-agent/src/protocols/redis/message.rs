@@ -235,8 +235,8 @@ impl MessageBuilder {
             size: used as u64,
             top: Top::Inline,
             is_error: false,
-            text: String::from_utf8_lossy(&text).into_owned(),
-            head: args.iter().take(HEAD_ELEMENTS).map(|a| (String::from_utf8_lossy(a).into_owned(), false)).collect(),
+            text: crate::text::lossy_owned(text),
+            head: args.iter().take(HEAD_ELEMENTS).map(|a| (crate::text::lossy_string(a), false)).collect(),
             elements: args.len() as u64,
             lost_bytes: false,
             truncated,
@@ -474,11 +474,11 @@ impl MessageBuilder {
 
     fn take_message(&mut self) -> RedisMessage {
         let mut msg = std::mem::take(&mut self.msg);
-        msg.text = String::from_utf8_lossy(&self.text).into_owned();
+        msg.text = crate::text::lossy_string(&self.text);
         msg.head = self
             .head
             .iter()
-            .map(|(r, int)| (String::from_utf8_lossy(self.text.get(r.clone()).unwrap_or_default()).into_owned(), *int))
+            .map(|(r, int)| (crate::text::lossy_string(self.text.get(r.clone()).unwrap_or_default()), *int))
             .collect();
         self.reset();
         msg
