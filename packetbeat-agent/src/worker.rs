@@ -154,6 +154,7 @@ impl Publish for Publisher {
         tx.fields.sort_cached(&mut self.orders);
         let start = self.chunk.bytes.len();
         envelope::write_transaction(&mut self.chunk.bytes, &tx, strings, &self.tail, &mut self.shapes);
+        tx.fields.recycle();
         if !self.via_tree {
             self.end_event();
             return;

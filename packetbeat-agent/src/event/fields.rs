@@ -46,6 +46,13 @@ fn word(s: &[u8], at: usize) -> Option<u64> {
 
 static NULL: Value = Value::Null;
 
+thread_local! {
+    /// Emptied field lists kept per thread by [`Fields::recycle`] (bounded in number and size).
+    static POOL: std::cell::RefCell<Vec<Vec<(Key, Value)>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+const MAX_POOLED: usize = 16;
+const MAX_POOLED_CAPACITY: usize = 256;
+
 /// Same key: the same static string (the common case, one comparison), else equal text.
 #[must_use]
 pub fn same_key(a: &str, b: &str) -> bool {
@@ -62,10 +69,26 @@ impl Fields {
     /// Sets `key` to `value`; a later value of the same key wins (see [`Self::sort`]).
     pub fn insert(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
         if self.0.capacity() == 0 {
-            // One allocation for a whole transaction's fields instead of a doubling series.
-            self.0.reserve(24);
+            // A list a published transaction gave back, else one allocation for a whole
+            // transaction's fields instead of a doubling series.
+            self.0 = POOL.with_borrow_mut(Vec::pop).unwrap_or_else(|| Vec::with_capacity(24));
         }
         self.0.push((key.into(), value.into()));
+    }
+
+    /// Drops the fields and keeps their list for the next transaction built on this thread (the
+    /// publisher calls this once a transaction is written: a worker builds and publishes on the
+    /// same thread, so the list comes back where it is needed).
+    pub fn recycle(&mut self) {
+        let mut list = std::mem::take(&mut self.0);
+        list.clear();
+        if list.capacity() > 0 && list.capacity() <= MAX_POOLED_CAPACITY {
+            POOL.with_borrow_mut(|pool| {
+                if pool.len() < MAX_POOLED {
+                    pool.push(list);
+                }
+            });
+        }
     }
 
     /// The value of `key`: the last one set.
@@ -209,6 +232,21 @@ impl Index<&str> for Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recycled_list_is_reused_empty() {
+        let mut f = Fields::new();
+        f.insert("a", "x");
+        f.insert("b", 1);
+        let list = f.as_slice().as_ptr();
+        f.recycle();
+        assert!(f.is_empty());
+        let mut g = Fields::new();
+        g.insert("c", true);
+        assert_eq!(g.as_slice().as_ptr(), list);
+        assert_eq!(g.as_slice().len(), 1);
+        assert_eq!(g["c"], true);
+    }
 
     #[test]
     fn keys_of_one_object_are_contiguous() {
