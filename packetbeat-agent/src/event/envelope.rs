@@ -207,7 +207,9 @@ fn time(out: &mut Vec<u8>, ts: Timestamp) {
 
 /// Ends an envelope object: the protocol's fields under it (names in `own` left out), then `}`.
 fn close(out: &mut Vec<u8>, name: &str, section: &[(Key, Value)], own: &[&str]) {
-    json::members(out, section, name.len() + 1, &mut false, &|h| own.contains(&h));
+    if !section.is_empty() {
+        json::members(out, section, name.len() + 1, &mut false, &|h| own.contains(&h));
+    }
     out.push(b'}');
 }
 
@@ -271,9 +273,9 @@ pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, cs: &ConnStrings, 
     lit!(out, b"{\"@timestamp\":");
     time(out, tx.ts);
     lit!(out, b",\"type\":");
-    json::string(out, kind);
+    json::plain_string(out, kind);
     lit!(out, b",\"status\":");
-    json::string(out, tx.status.as_str());
+    json::plain_string(out, tx.status.as_str());
     let sections = shapes.write(out, tx.fields.as_slice(), &is_envelope_name);
     let mut first = false;
 
@@ -281,7 +283,7 @@ pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, cs: &ConnStrings, 
     lit!(out, br#","event":{"kind":"event","category":["network"],"type":["connection","protocol"]"#);
     if !event.iter().any(|(k, _)| k == "event.dataset") {
         lit!(out, b",\"dataset\":");
-        json::string(out, kind);
+        json::plain_string(out, kind);
     }
     if let Some(s) = tx.start {
         lit!(out, b",\"start\":");

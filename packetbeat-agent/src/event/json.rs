@@ -24,6 +24,14 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// [`string`] of one of the agent's own names (a protocol, a status), which need no escaping.
+pub fn plain_string(out: &mut Vec<u8>, s: &str) {
+    debug_assert!(!needs_escape(s.as_bytes()), "{s}");
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
 /// Whether `b` may hold a byte JSON must escape (`"`, `\\`, or below 0x20). The word test can say
 /// yes for a string that is fine (borrows between lanes), never no for one that is not.
 fn needs_escape(b: &[u8]) -> bool {
