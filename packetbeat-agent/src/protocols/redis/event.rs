@@ -5,8 +5,6 @@
 //! command; for container commands (`CONFIG GET`, `CLIENT LIST`, `ACL SETUSER`...) the first two
 //! arguments are, as Packetbeat does for the containers it knew, and the key is the next argument.
 
-use serde_json::json;
-
 use super::config::RedisConfig;
 use super::message::RedisMessage;
 use crate::event::{Status, Transaction};
@@ -54,52 +52,55 @@ impl Command {
     }
 }
 
-/// Builds the transaction of `req` answered by `reply` (`None`: the reply was lost).
+/// Builds the transaction of `req` answered by `reply` (`None`: the reply was lost). The texts are
+/// moved into the event; only what `send_request`/`send_response` publish a second time is copied.
 #[must_use]
 pub fn build_transaction(
-    req: &RedisMessage,
-    cmd: &Command,
-    reply: Option<&RedisMessage>,
+    req: RedisMessage,
+    cmd: Command,
+    reply: Option<RedisMessage>,
     cfg: &RedisConfig,
 ) -> Transaction {
+    let mut action = String::with_capacity("redis.".len() + cmd.method.len());
+    action.push_str("redis.");
+    action.extend(cmd.method.chars().map(|c| c.to_ascii_lowercase()));
     let mut tx = Transaction {
         kind: "redis",
         ts: req.ts,
         start: Some(req.ts),
-        end: reply.map(|r| r.ts),
+        end: reply.as_ref().map(|r| r.ts),
         request_bytes: Some(req.size),
-        response_bytes: reply.map(|r| r.size),
-        method: Some(cmd.method.clone()),
-        query: Some(req.text.clone()),
+        response_bytes: reply.as_ref().map(|r| r.size),
+        request: cfg.send_request.then(|| req.text.clone()),
+        method: Some(cmd.method),
+        query: Some(req.text),
         ..Transaction::default()
     };
-    if let Some(r) = &cmd.resource {
-        tx.fields.insert("resource", json!(r));
+    if let Some(r) = cmd.resource {
+        tx.fields.insert("resource", r);
     }
-    tx.fields.insert("event.action", json!(format!("redis.{}", cmd.method.to_ascii_lowercase())));
+    tx.fields.insert("event.action", action);
     if req.lost_bytes {
         tx.notes.push(NOTE_REQUEST_LOSS.to_owned());
     }
-    match reply {
-        Some(r) if r.is_error => {
-            tx.status = Status::Error;
-            tx.fields.insert("redis.error", json!(r.text));
-            tx.fields.insert("event.outcome", json!("failure"));
-        }
-        Some(r) => {
-            tx.status = Status::Ok;
-            tx.fields.insert("redis.return_value", json!(r.text));
-        }
-        None => tx.status = Status::Error,
-    }
-    if reply.is_none_or(|r| r.lost_bytes) {
+    if reply.as_ref().is_none_or(|r| r.lost_bytes) {
         tx.notes.push(NOTE_RESPONSE_LOSS.to_owned());
     }
-    if cfg.send_request {
-        tx.request = Some(req.text.clone());
-    }
-    if cfg.send_response {
-        tx.response = reply.map(|r| r.text.clone());
+    match reply {
+        Some(r) => {
+            if cfg.send_response {
+                tx.response = Some(r.text.clone());
+            }
+            if r.is_error {
+                tx.status = Status::Error;
+                tx.fields.insert("redis.error", r.text);
+                tx.fields.insert("event.outcome", "failure");
+            } else {
+                tx.status = Status::Ok;
+                tx.fields.insert("redis.return_value", r.text);
+            }
+        }
+        None => tx.status = Status::Error,
     }
     tx
 }
@@ -137,7 +138,7 @@ mod tests {
         let q = req(&["llen", "key3"]);
         let cmd = Command::of(&q);
         let err = RedisMessage { is_error: true, text: "ERR wrong kind".into(), size: 17, ..RedisMessage::default() };
-        let tx = build_transaction(&q, &cmd, Some(&err), &cfg);
+        let tx = build_transaction(q.clone(), cmd.clone(), Some(err), &cfg);
         assert_eq!(tx.status, Status::Error);
         assert_eq!(tx.fields["redis.error"], "ERR wrong kind");
         assert_eq!(tx.fields["event.outcome"], "failure");
@@ -145,10 +146,10 @@ mod tests {
         assert_eq!(tx.request.as_deref(), Some("llen key3"));
         assert_eq!(tx.response.as_deref(), Some("ERR wrong kind"));
         let ok = RedisMessage { text: "3".into(), ..RedisMessage::default() };
-        let tx = build_transaction(&q, &cmd, Some(&ok), &RedisConfig::default());
+        let tx = build_transaction(q.clone(), cmd.clone(), Some(ok), &RedisConfig::default());
         assert_eq!((tx.status, tx.fields["redis.return_value"].as_str()), (Status::Ok, Some("3")));
         assert!(tx.request.is_none() && tx.response.is_none() && tx.notes.is_empty());
-        let tx = build_transaction(&q, &cmd, None, &RedisConfig::default());
+        let tx = build_transaction(q, cmd, None, &RedisConfig::default());
         assert_eq!(tx.notes, vec![NOTE_RESPONSE_LOSS]);
         assert_eq!(tx.end, None);
     }

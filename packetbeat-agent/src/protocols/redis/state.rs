@@ -311,7 +311,7 @@ impl RedisState {
                 cx.stats.unmatched_requests += 1;
             }
             cx.stats.transactions += 1;
-            cx.out.push(build_transaction(&p.req, &p.cmd, p.reply.as_ref(), &self.cfg));
+            cx.out.push(build_transaction(p.req, p.cmd, p.reply, &self.cfg));
         }
     }
 
