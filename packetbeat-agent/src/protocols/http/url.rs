@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::text::lossy_owned;
+
 /// `url.Values`: sorted keys, values in arrival order.
 pub type Values = BTreeMap<Vec<u8>, Vec<Vec<u8>>>;
 
@@ -184,7 +186,8 @@ pub fn encode_values(values: &Values) -> String {
             escape_into(&mut out, value, &QUERY);
         }
     }
-    ascii_string(out)
+    // ASCII, as escape_into writes it; lossy only to stay total.
+    lossy_owned(out)
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -241,11 +244,6 @@ fn escape_into(out: &mut Vec<u8>, s: &[u8], keep: &Keep) {
     }
 }
 
-/// Bytes [`escape_into`] wrote (ASCII) as a string; lossy only to stay total.
-fn ascii_string(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
 /// Packetbeat's `synthesizeFullURL`: `http://host[:port]/path?query`, or `None` without a host.
 #[must_use]
 pub fn full_url(domain: &str, port: u16, path: &[u8], query: &str) -> Option<String> {
@@ -274,7 +272,7 @@ pub fn full_url(domain: &str, port: u16, path: &[u8], query: &str) -> Option<Str
         out.push(b'?');
         out.extend_from_slice(query.as_bytes());
     }
-    Some(ascii_string(out))
+    Some(lossy_owned(out))
 }
 
 #[cfg(test)]
