@@ -23,29 +23,42 @@ pub struct Allocator;
 /// The alignment every mimalloc block has.
 const WORD: usize = std::mem::size_of::<usize>();
 
+/// Whether a plain mimalloc block satisfies `layout`'s alignment (see [`Allocator`]).
+fn plain_block(layout: std::alloc::Layout) -> bool {
+    layout.align() <= WORD
+}
+
+type Plain = unsafe extern "C" fn(usize) -> *mut std::ffi::c_void;
+type Aligned = unsafe extern "C" fn(usize, usize) -> *mut std::ffi::c_void;
+
+/// A new block for `layout` from `plain` when [`plain_block`], else from `aligned`.
+///
+/// # Safety
+/// `layout` has a non-zero size (the `GlobalAlloc` contract).
+#[inline(always)]
+unsafe fn new_block(layout: std::alloc::Layout, plain: Plain, aligned: Aligned) -> *mut u8 {
+    if plain_block(layout) {
+        // SAFETY: no precondition beyond a non-zero size, which the caller guarantees.
+        unsafe { plain(layout.size()).cast() }
+    } else {
+        // SAFETY: as above; the alignment is a power of two (a `Layout`'s always is).
+        unsafe { aligned(layout.size(), layout.align()).cast() }
+    }
+}
+
 // SAFETY: every block comes from mimalloc with at least the layout's alignment (a word, by the
 // argument above, or the aligned calls), and every block is freed or resized by mimalloc.
 unsafe impl std::alloc::GlobalAlloc for Allocator {
     #[inline]
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        if layout.align() <= WORD {
-            // SAFETY: no precondition beyond a non-zero size, which the caller guarantees.
-            unsafe { libmimalloc_sys::mi_malloc(layout.size()).cast() }
-        } else {
-            // SAFETY: as above; the alignment is a power of two (a `Layout`'s always is).
-            unsafe { libmimalloc_sys::mi_malloc_aligned(layout.size(), layout.align()).cast() }
-        }
+        // SAFETY: the caller keeps the `GlobalAlloc` contract.
+        unsafe { new_block(layout, libmimalloc_sys::mi_malloc, libmimalloc_sys::mi_malloc_aligned) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
-        if layout.align() <= WORD {
-            // SAFETY: as in `alloc`.
-            unsafe { libmimalloc_sys::mi_zalloc(layout.size()).cast() }
-        } else {
-            // SAFETY: as in `alloc`.
-            unsafe { libmimalloc_sys::mi_zalloc_aligned(layout.size(), layout.align()).cast() }
-        }
+        // SAFETY: the caller keeps the `GlobalAlloc` contract.
+        unsafe { new_block(layout, libmimalloc_sys::mi_zalloc, libmimalloc_sys::mi_zalloc_aligned) }
     }
 
     #[inline]
@@ -56,7 +69,7 @@ unsafe impl std::alloc::GlobalAlloc for Allocator {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
-        if layout.align() <= WORD {
+        if plain_block(layout) {
             // SAFETY: `ptr` came from mimalloc; a resized block keeps word alignment.
             unsafe { libmimalloc_sys::mi_realloc(ptr.cast(), new_size).cast() }
         } else {
