@@ -4,15 +4,14 @@
 //! Decoding a frame only to find it belongs to another worker cost about as much as reading it, so
 //! the common framings (Ethernet without VLAN tags, Linux cooked v1/v2, raw IPv4, all carrying
 //! IPv4/TCP) are hashed straight from the bytes at their fixed offsets. Whatever this cannot read is
-//! left to the full decoder and [`flow_hash`] of its segment: this reads the same address and port
+//! left to the full decoder and [`flow_hash`](super::flow_hash) of its segment: this reads the same address and port
 //! bytes the decoder does, so a frame gets the same hash either way.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use super::decode::{ETHERTYPE_IPV4, IPPROTO_TCP, LINUX_SLL2_LEN, LINUX_SLL_LEN};
-use super::{flow_hash, LinkType};
+use super::flow_hash::flow_hash_v4;
+use super::LinkType;
 
-/// The [`flow_hash`] of an IPv4/TCP frame read at fixed offsets, or `None` when the frame has
+/// The [`flow_hash`](super::flow_hash) of an IPv4/TCP frame read at fixed offsets, or `None` when the frame has
 /// another framing (VLAN tags, IPv6, not TCP, too short) and must be decoded to be placed.
 #[must_use]
 pub fn peek_flow_hash(link: LinkType, frame: &[u8]) -> Option<u64> {
@@ -30,17 +29,17 @@ pub fn peek_flow_hash(link: LinkType, frame: &[u8]) -> Option<u64> {
     }
     let ihl = usize::from(ip[0] & 0x0F) * 4;
     let ports = frame.get(ip_at + ihl..ip_at + ihl + 4)?;
-    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let src = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
+    let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
     let sport = u16::from_be_bytes([ports[0], ports[1]]);
     let dport = u16::from_be_bytes([ports[2], ports[3]]);
-    Some(flow_hash((IpAddr::V4(src), sport), (IpAddr::V4(dst), dport)))
+    Some(flow_hash_v4((src, sport), (dst, dport)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::decode;
+    use crate::packet::{decode, flow_hash};
     use crate::time::Timestamp;
 
     /// An Ethernet/IPv4/TCP frame with `ihl` words of IP header.
