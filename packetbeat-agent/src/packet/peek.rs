@@ -4,15 +4,15 @@
 //! Decoding a frame only to find it belongs to another worker cost about as much as reading it, so
 //! the common framings (Ethernet without VLAN tags, Linux cooked v1/v2, raw IPv4, all carrying
 //! IPv4/TCP) are hashed straight from the bytes at their fixed offsets. Whatever this cannot read is
-//! left to the full decoder and [`flow_hash`](super::flow_hash) of its segment: this reads the same address and port
-//! bytes the decoder does, so a frame gets the same hash either way.
+//! left to the full decoder and [`flow_hash`](super::flow_hash) of its segment: this reads the same
+//! address and port bytes the decoder does, so a frame gets the same hash either way.
 
 use super::decode::{ETHERTYPE_IPV4, IPPROTO_TCP, LINUX_SLL2_LEN, LINUX_SLL_LEN};
 use super::flow_hash::flow_hash_v4;
 use super::LinkType;
 
-/// The [`flow_hash`](super::flow_hash) of an IPv4/TCP frame read at fixed offsets, or `None` when the frame has
-/// another framing (VLAN tags, IPv6, not TCP, too short) and must be decoded to be placed.
+/// The [`flow_hash`](super::flow_hash) of an IPv4/TCP frame read at fixed offsets, or `None` when the
+/// frame has another framing (VLAN tags, IPv6, not TCP, too short) and must be decoded to be placed.
 #[must_use]
 pub fn peek_flow_hash(link: LinkType, frame: &[u8]) -> Option<u64> {
     let be16 = |at: usize| frame.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
