@@ -254,10 +254,12 @@ pub fn run_fanout(
     let cfg = &cfg;
     let capture_result = thread::scope(|scope| {
         let handles: Vec<_> = sources
-            .iter_mut()
+            .into_iter()
             .enumerate()
-            .map(|(id, source)| {
+            .map(|(id, mut source)| {
                 let publisher = Publisher::new(publish.clone(), out_tx.clone(), free_rx.clone());
+                // The thread owns its source, so a worker that ends (or panics) releases it: a
+                // shared capture file's other readers must not wait for it.
                 thread::Builder::new().name(format!("worker-{id}")).spawn_scoped(scope, move || {
                     let shard = (split == Split::FlowHash).then_some((id, n));
                     run_inline(source.as_mut(), cfg, publisher, id, shard)

@@ -558,3 +558,114 @@ fn conformance_pcaps_replay() {
     }
     assert!(files > 0);
 }
+
+/// What a source produced to its end: frames, then the error or the truncation count.
+type Outcome = (Vec<Seen>, Result<u64, String>);
+
+fn outcome(src: Result<PcapFileSource, CaptureError>) -> Outcome {
+    let mut src = match src {
+        Ok(src) => src,
+        Err(e) => return (Vec::new(), Err(e.to_string())),
+    };
+    let mut seen = Vec::new();
+    let end = loop {
+        match src.poll(Duration::ZERO, &mut |p| {
+            seen.push(Seen { ts: p.ts.0, link: p.link, data: p.data.to_vec(), wire_len: p.wire_len });
+        }) {
+            Ok(Poll::End) => break Ok(counter(&src, "pcap.truncated_records")),
+            Ok(_) => {}
+            Err(e) => break Err(e.to_string()),
+        }
+    };
+    (seen, end)
+}
+
+/// Every view of `file` read once in blocks of `block_len`, each drained on its own thread (a view
+/// far ahead waits for the others).
+fn shared_outcomes(file: &[u8], views: usize, block_len: usize) -> Vec<Outcome> {
+    match PcapFileSource::shared_from_reader(Cursor::new(file.to_vec()), "test.pcap", views, block_len) {
+        Err(e) => vec![(Vec::new(), Err(e.to_string()))],
+        Ok(sources) => std::thread::scope(|s| {
+            let handles: Vec<_> = sources.into_iter().map(|src| s.spawn(move || outcome(Ok(src)))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        }),
+    }
+}
+
+/// Each shared view of `file` sees exactly what one reader of its own sees, errors included.
+fn assert_shared_reads_alike(file: &[u8], block_lens: &[usize]) {
+    let alone = outcome(source(file.to_vec()));
+    for &block_len in block_lens {
+        for views in 1..=3 {
+            for (i, got) in shared_outcomes(file, views, block_len).into_iter().enumerate() {
+                assert!(got == alone, "view {i} of {views}, blocks of {block_len}: {:?} vs {:?}", got.1, alone.1);
+            }
+        }
+    }
+}
+
+#[test]
+fn shared_views_read_large_records_across_blocks() {
+    let mut file = pcap_header(false, true, 1);
+    let sizes = [PCAP_MAX_RECORD_LEN, 7, 200_000, 0, PCAP_MAX_RECORD_LEN - 1, 1, 150_000, 3];
+    for (i, &n) in sizes.iter().enumerate() {
+        let data: Vec<u8> = (0..n).map(|j| u8::try_from((i * 31 + j) % 251).unwrap()).collect();
+        file.extend(pcap_record(false, 1, u32::try_from(i).unwrap(), &data, u32::try_from(n).unwrap()));
+    }
+    assert_shared_reads_alike(&file, &[4096, 100_000, 300_000, shared::BLOCK_LEN]);
+    let (seen, end) = &shared_outcomes(&file, 2, 65_536)[1];
+    assert_eq!(seen.len(), sizes.len());
+    assert_eq!(end, &Ok(0));
+}
+
+#[test]
+fn shared_views_read_small_records_in_tiny_blocks() {
+    let mut file = pcap_header(true, false, 1);
+    for i in 0..600_u32 {
+        file.extend(pcap_record(true, i, i, &i.to_le_bytes()[..usize::try_from(i % 5).unwrap()], 60));
+    }
+    assert_shared_reads_alike(&file, &[1, 5, 16, 17, 1000]);
+}
+
+#[test]
+fn shared_views_skip_big_pcapng_blocks_and_switch_sections() {
+    let mut ng = Ng::new(false);
+    ng.idb(1, 0, &[]).block(0x0000_0BAD, &vec![7; 3 * 1024 * 1024]).epb(0, 5, b"after", 5);
+    ng.block(0x0000_0BAD, &[1; 40]).spb(9, b"simple").shb().idb(113, 0, &[(9, &[3])]).epb(0, 7, b"sll", 3);
+    assert_shared_reads_alike(&ng.bytes(), &[64, 4096, shared::BLOCK_LEN]);
+}
+
+#[test]
+fn shared_views_end_and_fail_where_one_reader_does() {
+    let mut ng = Ng::new(true);
+    ng.idb(1, 0, &[(9, &[6])]).epb(0, 1, b"one", 3).block(4, &[1; 12]).epb(0, 2, b"two!", 4).spb(3, b"three");
+    let file = ng.bytes();
+    for cut in 0..=file.len() {
+        assert_shared_reads_alike(&file[..cut], &[7, 64]);
+    }
+    // Corruption after some packets: the same frames, then the same message and offset.
+    let mut bad = file.clone();
+    let n = bad.len();
+    bad[n - 1] ^= 4;
+    assert_shared_reads_alike(&bad, &[3, 4096]);
+    let mut huge = pcap_header(false, false, 1);
+    huge.extend(pcap_record(false, 0, 0, b"ok", 2));
+    huge.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x7F, 0, 0, 0, 0]);
+    assert_shared_reads_alike(&huge, &[10, 4096]);
+}
+
+#[test]
+fn shared_file_is_opened_once_for_every_view() {
+    let mut file = pcap_header(false, false, 1);
+    for i in 0..1000_u32 {
+        file.extend(pcap_record(false, i, 0, &[1; 100], 100));
+    }
+    let tmp = TempFile::new(&file);
+    let sources = PcapFileSource::open_shared(&tmp.0, 2).unwrap();
+    let frames: Vec<usize> = std::thread::scope(|s| {
+        let h: Vec<_> = sources.into_iter().map(|src| s.spawn(move || outcome(Ok(src)).0.len())).collect();
+        h.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(frames, [1000, 1000]);
+    assert!(PcapFileSource::open_shared(Path::new("/nonexistent/x.pcap"), 2).is_err());
+}
