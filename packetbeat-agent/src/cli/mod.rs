@@ -251,14 +251,13 @@ fn pipeline_config(
 fn replay(g: &Global, file: &Path) -> anyhow::Result<()> {
     let (cfg, registry) = load(g)?;
     let workers = cfg.packetbeat.workers.unwrap_or(1).max(1);
-    // One reader per worker, each keeping its own flows: no thread hands packets to another.
-    let sources = (0..workers)
-        .map(|_| {
-            PcapFileSource::open(file)
-                .map(|s| Box::new(s) as Box<dyn PacketSource>)
-                .with_context(|| format!("cannot replay {}", file.display()))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // One reader per worker, each keeping its own flows: no thread hands packets to another. The
+    // file is read once for all of them.
+    let sources = PcapFileSource::open_shared(file, workers)
+        .with_context(|| format!("cannot replay {}", file.display()))?
+        .into_iter()
+        .map(|s| Box::new(s) as Box<dyn PacketSource>)
+        .collect();
     let metrics = Arc::new(Metrics::default());
     let pc = pipeline_config(&cfg, registry, Mode::Replay, workers, &metrics)?;
     let output = open_output(&cfg, &metrics)?;
