@@ -2,7 +2,8 @@
 //! tcpdump capture of the same traffic, and a decoy server on a port the agent must ignore.
 //!
 //! Live tests need root (CAP_BPF, CAP_NET_RAW); they print why and return early otherwise.
-//! Everything is bound to 127.0.0.1 and stopped on drop.
+//! Everything is bound to 127.0.0.1 and stopped on drop. Each test works in a [`temp_dir`], removed
+//! when the test passes and kept when it fails (see [`temp`]).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -57,15 +58,6 @@ pub fn free_port() -> u16 {
             return p;
         }
     }
-}
-
-/// A fresh temporary directory.
-#[must_use]
-pub fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("pb-it-{name}-{}-{}", std::process::id(), free_port()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
 }
 
 fn wait_for_port(port: u16, what: &str) {
@@ -327,15 +319,25 @@ pub struct Finished {
     pub stdout: String,
     /// stderr.
     pub stderr: String,
+    /// The directory of the run's config (and input, see [`replay_in`]): it lives as long as this
+    /// output, so it is kept when a check of the output fails.
+    _dir: Option<TempDir>,
 }
 
 /// Runs `packetbeat-agent replay FILE` with `config` (YAML text) and a time limit.
 #[must_use]
 pub fn replay(file: &Path, config: &str, limit: Duration) -> Finished {
-    let dir = temp_dir("replay");
+    replay_in(temp_dir("replay"), file, config, limit)
+}
+
+/// [`replay`] with the config written into `dir`, which the returned [`Finished`] owns (so a `file`
+/// made in `dir` is kept along with it when a check of the output fails).
+#[must_use]
+pub fn replay_in(dir: TempDir, file: &Path, config: &str, limit: Duration) -> Finished {
     let cfg = dir.join("packetbeat.yml");
     std::fs::write(&cfg, config).expect("config");
-    run_agent(&[OsArg::from("replay"), file.as_os_str().into(), "-c".into(), cfg.as_os_str().into()], limit)
+    let args = [OsArg::from("replay"), file.as_os_str().into(), "-c".into(), cfg.as_os_str().into()];
+    Finished { _dir: Some(dir), ..run_agent(&args, limit) }
 }
 
 type OsArg = std::ffi::OsString;
@@ -365,7 +367,7 @@ pub fn run_agent(args: &[OsArg], limit: Duration) -> Finished {
     let stdout = t1.join().unwrap_or_default();
     let stderr = t2.join().unwrap_or_default();
     let events = stdout.lines().filter(|l| !l.trim().is_empty()).filter_map(|l| serde_json::from_str(l).ok()).collect();
-    Finished { code: status.and_then(|s| s.code()), events, stdout, stderr }
+    Finished { code: status.and_then(|s| s.code()), events, stdout, stderr, _dir: None }
 }
 
 /// Reads NDJSON events from a file; every non-blank line must be a JSON object.
@@ -390,3 +392,6 @@ pub mod opensearch;
 pub mod pcap;
 pub mod pgsql_server;
 pub mod redis_server;
+pub mod temp;
+
+pub use temp::{temp_dir, TempDir};

@@ -1,6 +1,6 @@
 //! A throwaway MariaDB server for the MySQL integration tests: a fresh data directory in the test's
 //! temp dir (`mariadb-install-db`), `mariadbd` on 127.0.0.1 and a free port with grant tables off,
-//! stopped and deleted on drop.
+//! stopped on drop, and its data deleted unless a test is failing (see [`crate::temp`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -92,6 +92,8 @@ impl Drop for MariaDb {
         if wait_with_timeout(&mut self.child, Duration::from_secs(20)).is_none() {
             let _ = self.child.kill();
         }
-        let _ = std::fs::remove_dir_all(&self.datadir);
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.datadir);
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! A real single-node OpenSearch 2.19 for the Elasticsearch-output tests: the launcher in
 //! `tests/opensearch/` (engine jars from Maven Central, cached in ~/.m2) is built once with `mvn`
-//! and started on a free port with its data in a temp dir. Dropping the handle kills the JVM.
+//! and started on a free port with its data in a temp dir. Dropping the handle kills the JVM, then
+//! removes that dir, unless a test is failing (see [`crate::temp`]).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -10,6 +11,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::TempDir;
 
 static BUILD: Mutex<bool> = Mutex::new(false);
 
@@ -48,7 +51,9 @@ pub struct OpenSearch {
     child: Option<Child>,
     /// HTTP port on 127.0.0.1.
     pub port: u16,
-    home: PathBuf,
+    /// Data and `launcher.log`; `None` only while [`OpenSearch::restart`] moves it to the new node.
+    /// Dropped (removed) after [`Drop`] has killed the JVM.
+    home: Option<TempDir>,
 }
 
 impl OpenSearch {
@@ -59,28 +64,25 @@ impl OpenSearch {
         Self::start_at(crate::free_port(), home)
     }
 
-    fn start_at(port: u16, home: PathBuf) -> Self {
+    fn start_at(port: u16, home: TempDir) -> Self {
         build_launcher();
         let dir = launcher_dir();
-        let log = std::fs::File::create(home.join("launcher.log")).expect("log file");
+        let log_path = home.join("launcher.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
         let child = Command::new("java")
             .args(["-Xms512m", "-Xmx512m", "-XX:+UseSerialGC", "-cp"])
             .arg(format!("{0}/target/classes:{0}/target/lib/*", dir.display()))
             .arg("dev.packetbeat.opensearch.Launcher")
             .arg(port.to_string())
-            .arg(&home)
+            .arg(home.path())
             .stdout(Stdio::from(log.try_clone().expect("log")))
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start java");
-        let node = Self { child: Some(child), port, home };
+        let node = Self { child: Some(child), port, home: Some(home) };
         let deadline = Instant::now() + Duration::from_secs(90);
         while node.request("GET", "/", None).0 != 200 {
-            assert!(
-                Instant::now() < deadline,
-                "OpenSearch did not answer on {port}; see {}/launcher.log",
-                node.home.display()
-            );
+            assert!(Instant::now() < deadline, "OpenSearch did not answer on {port}; see {}", log_path.display());
             std::thread::sleep(Duration::from_millis(250));
         }
         node
@@ -104,7 +106,7 @@ impl OpenSearch {
     #[must_use]
     pub fn restart(mut self) -> Self {
         self.kill();
-        let (port, home) = (self.port, std::mem::take(&mut self.home));
+        let (port, home) = (self.port, self.home.take().expect("a node has its home"));
         Self::start_at(port, home)
     }
 
@@ -159,10 +161,8 @@ fn dechunk(body: &str) -> String {
 }
 
 impl Drop for OpenSearch {
+    /// Kills the JVM; `home` is dropped after this, so its removal never races the node.
     fn drop(&mut self) {
         self.kill();
-        if !self.home.as_os_str().is_empty() {
-            let _ = std::fs::remove_dir_all(&self.home);
-        }
     }
 }

@@ -1,6 +1,7 @@
 //! A throwaway PostgreSQL 15 server for the integration tests: `initdb` into a temp dir (trust
 //! authentication, no fsync), started with `pg_ctl` as the `postgres` user on 127.0.0.1 and a free
-//! port, its socket in the same temp dir, stopped (immediate mode) and deleted on drop.
+//! port, its socket in the same temp dir, stopped (immediate mode) on drop, and deleted then unless
+//! a test is failing (see [`crate::temp`]: its data and `server.log` are kept for debugging).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -128,6 +129,8 @@ impl Drop for PgServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use packetbeat_tests::pcap::{noise, pcap, tcp_frame};
-use packetbeat_tests::{replay, temp_dir};
+use packetbeat_tests::{replay, replay_in, temp_dir};
 
 const CONFIG: &str = "packetbeat.protocols:\n  - {type: http, ports: [80]}\n";
 const LIMIT: Duration = Duration::from_secs(30);
@@ -12,7 +12,8 @@ fn replay_bytes(name: &str, bytes: &[u8]) -> packetbeat_tests::Finished {
     let dir = temp_dir(name);
     let f = dir.join(format!("{name}.pcap"));
     std::fs::write(&f, bytes).unwrap();
-    replay(&f, CONFIG, LIMIT)
+    // The result owns the directory: the input stays on disk if a check of the result fails.
+    replay_in(dir, &f, CONFIG, LIMIT)
 }
 
 fn assert_clean_error(r: &packetbeat_tests::Finished, needle: &str) {
