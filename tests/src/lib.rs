@@ -103,6 +103,12 @@ impl Nginx {
     /// Starts nginx; files to serve go in `dir/www`.
     #[must_use]
     pub fn start(dir: &Path, port: u16, upstream: u16) -> Self {
+        Self::start_with(dir, port, upstream, "")
+    }
+
+    /// [`Nginx::start`] with `extra` directives in its `http` block (the benchmark's tuning).
+    #[must_use]
+    pub fn start_with(dir: &Path, port: u16, upstream: u16, extra: &str) -> Self {
         let www = dir.join("www");
         std::fs::create_dir_all(&www).expect("www");
         let conf = dir.join("nginx.conf");
@@ -114,7 +120,7 @@ impl Nginx {
                  http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
                  fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
                  default_type application/octet-stream;\n types {{ text/plain txt; text/html html; }}\n\
-                 keepalive_requests 10000;\n gzip on;\n gzip_types text/plain;\n gzip_min_length 64;\n\
+                 keepalive_requests 1000000;\n gzip on;\n gzip_types text/plain;\n gzip_min_length 64;\n {extra}\n\
                  server {{\n  listen 127.0.0.1:{port};\n  root {www};\n\
                  location = /post {{ client_max_body_size 10m; return 201 \"created\\n\"; }}\n\
                  location = /upload {{ client_max_body_size 10m; proxy_pass http://127.0.0.1:{upstream}; }}\n }}\n}}\n",

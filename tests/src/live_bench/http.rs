@@ -1,7 +1,10 @@
-//! HTTP under load: the harness' nginx (one worker, access log off, 10 000 requests per keep-alive
-//! connection) serving a 6-byte file to `wrk`, once per capture mode, with the agent sharing both
-//! cores with nginx and wrk and then with the agent alone on one core. wrk is closed-loop, so the
-//! offered load is what it completed.
+//! HTTP under load: the harness' nginx (one worker, access log off, a million requests per
+//! keep-alive connection, open file cache) serving a 6-byte file to `wrk`, once per capture mode,
+//! with the agent sharing both cores with nginx and wrk and then with the agent alone on one core.
+//! wrk is closed-loop, so the offered load is what it completed. Each placement runs two loads: one
+//! request at a time per connection, and [`PIPELINE_DEPTH`] pipelined requests per write (the way
+//! of wrk's `pipeline.lua`), which lets one nginx worker answer well over 100k requests/s on these
+//! cores: the load the issue's live target is stated at.
 
 use std::path::Path;
 use std::process::Command;
@@ -17,6 +20,18 @@ use super::{agent_row, measure, pin_self, skipped, Settings, MODES};
 const WRK_THREADS: u32 = 1;
 const WRK_CONNECTIONS: u32 = 16;
 
+/// Requests wrk writes at once per connection in the pipelined load.
+const PIPELINE_DEPTH: u32 = 16;
+
+/// wrk's Lua hook for the pipelined load: every write is `depth` GETs of the URL's path.
+const PIPELINE_LUA: &str = "init = function(args)\n\
+    local depth = tonumber(args[1]) or 1\n\
+    local r = {}\n\
+    for i = 1, depth do r[i] = wrk.format(nil, nil) end\n\
+    req = table.concat(r)\n\
+end\n\
+request = function() return req end\n";
+
 /// What wrk reported.
 #[derive(Debug, Default)]
 struct WrkResult {
@@ -25,13 +40,19 @@ struct WrkResult {
     errors: u64,
 }
 
-fn run_wrk(port: u16, seconds: u64) -> WrkResult {
-    let out = Command::new("wrk")
-        .args(["-t", &WRK_THREADS.to_string(), "-c", &WRK_CONNECTIONS.to_string()])
-        .args(["-d", &format!("{seconds}s")])
-        .arg(format!("http://127.0.0.1:{port}/small.txt"))
-        .output()
-        .expect("run wrk (apt-get install wrk)");
+/// Runs wrk for `seconds`; with `pipeline` (the Lua script's path), [`PIPELINE_DEPTH`] requests
+/// per write.
+fn run_wrk(port: u16, seconds: u64, pipeline: Option<&Path>) -> WrkResult {
+    let mut cmd = Command::new("wrk");
+    cmd.args(["-t", &WRK_THREADS.to_string(), "-c", &WRK_CONNECTIONS.to_string()]).args(["-d", &format!("{seconds}s")]);
+    if let Some(script) = pipeline {
+        cmd.arg("-s").arg(script);
+    }
+    cmd.arg(format!("http://127.0.0.1:{port}/small.txt"));
+    if pipeline.is_some() {
+        cmd.args(["--", &PIPELINE_DEPTH.to_string()]);
+    }
+    let out = cmd.output().expect("run wrk (apt-get install wrk)");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
     parse_wrk(&text)
@@ -55,21 +76,32 @@ fn parse_wrk(text: &str) -> WrkResult {
     r
 }
 
-/// One load through one capture mode; `agent_cpus` pins the agent (empty: it floats), `realtime`
-/// runs it under `SCHED_RR`.
-fn one(s: &Settings, dir: &Path, port: u16, mode: &str, placement: &str, agent_cpus: &[usize], realtime: bool) -> Row {
+/// Where the agent runs and how.
+struct Placement<'a> {
+    /// `shared`, `shared-rt` or `pinned-rt` (see [`run`]).
+    name: &'a str,
+    /// CPUs the agent is pinned to (empty: it floats).
+    agent_cpus: &'a [usize],
+    /// The agent runs under `SCHED_RR`.
+    realtime: bool,
+}
+
+/// One load through one capture mode; `pipeline` is the Lua script of the pipelined load.
+fn one(s: &Settings, dir: &Path, port: u16, mode: &str, at: &Placement<'_>, pipeline: Option<&Path>) -> Row {
     let protocols = format!("[{{type: http, ports: [{port}]}}]");
-    let agent = BenchAgent::start_on(&s.agent, dir, mode, &protocols, &[], agent_cpus, realtime);
-    let (wrk, w) = measure(&agent, || run_wrk(port, s.load_time().as_secs()));
+    let agent = BenchAgent::start_on(&s.agent, dir, mode, &protocols, &[], at.agent_cpus, at.realtime);
+    let (wrk, w) = measure(&agent, || run_wrk(port, s.load_time().as_secs(), pipeline));
     let stopped = agent.stop();
-    let variant = format!("{placement}: nginx 1 worker, wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS}");
+    let in_flight = WRK_CONNECTIONS * if pipeline.is_some() { PIPELINE_DEPTH } else { 1 };
+    let load = if pipeline.is_some() { format!(", {PIPELINE_DEPTH} pipelined") } else { String::new() };
+    let variant = format!("{}: nginx 1 worker, wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS}{load}", at.name);
     let mut row = agent_row("http", mode, &variant, &w, &stopped);
     row.offered_per_s = Some(wrk.per_s);
     row.performed = Some(wrk.requests);
     row.seen = Some(stopped.events_by_type.get("http").copied().unwrap_or(0));
     row.note.push_str(&format!(
         "http.transactions={}; unmatched req/resp {}/{}; wrk errors {}; wrk stops with up to \
-         {WRK_CONNECTIONS} requests in flight",
+         {in_flight} requests in flight",
         counter(&stopped.counters, "http.transactions"),
         counter(&stopped.counters, "http.unmatched_requests"),
         counter(&stopped.counters, "http.unmatched_responses"),
@@ -87,7 +119,7 @@ fn one(s: &Settings, dir: &Path, port: u16, mode: &str, placement: &str, agent_c
 /// - `pinned-rt`: nginx and wrk on CPU 1, the agent on CPU 0 under `SCHED_RR` (one core of agent,
 ///   at the load one core of nginx+wrk produces).
 ///
-/// `--quick` leaves out `shared-rt`.
+/// Each runs the one-at-a-time and the pipelined load. `--quick` leaves out `shared-rt`.
 #[must_use]
 pub fn run(s: &Settings) -> Vec<Row> {
     if !have("wrk") || !have("nginx") {
@@ -107,10 +139,16 @@ pub fn run(s: &Settings) -> Vec<Row> {
         let dir = temp_dir("bench-http");
         std::fs::create_dir_all(dir.join("www")).expect("www dir");
         std::fs::write(dir.join("www/small.txt"), "hello\n").expect("small.txt");
+        let script = dir.join("pipeline.lua");
+        std::fs::write(&script, PIPELINE_LUA).expect("pipeline.lua");
         let port = free_port();
-        let nginx = Nginx::start(&dir, port, port);
-        for mode in MODES {
-            rows.push(one(s, &dir, port, mode, placement, if pinned { &[0] } else { &[] }, realtime));
+        // Descriptors of served files stay open between requests, as a production nginx is set up.
+        let nginx = Nginx::start_with(&dir, port, port, "open_file_cache max=64;");
+        let at = Placement { name: placement, agent_cpus: if pinned { &[0] } else { &[] }, realtime };
+        for pipeline in [None, Some(script.as_path())] {
+            for mode in MODES {
+                rows.push(one(s, &dir, port, mode, &at, pipeline));
+            }
         }
         drop(nginx);
         if pinned {
