@@ -254,12 +254,10 @@ pub fn run_fanout(
     let cfg = &cfg;
     let capture_result = thread::scope(|scope| {
         let handles: Vec<_> = sources
-            .into_iter()
+            .iter_mut()
             .enumerate()
-            .map(|(id, mut source)| {
+            .map(|(id, source)| {
                 let publisher = Publisher::new(publish.clone(), out_tx.clone(), free_rx.clone());
-                // The thread owns its source, so a worker that ends (or panics) releases it: a
-                // shared capture file's other readers must not wait for it.
                 thread::Builder::new().name(format!("worker-{id}")).spawn_scoped(scope, move || {
                     let shard = (split == Split::FlowHash).then_some((id, n));
                     run_inline(source.as_mut(), cfg, publisher, id, shard)

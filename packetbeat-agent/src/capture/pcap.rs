@@ -31,13 +31,11 @@ use crate::time::Timestamp;
 
 mod pcapng;
 mod reader;
-mod shared;
 #[cfg(test)]
 mod tests;
 
 use pcapng::PcapNg;
 use reader::{Endian, Reader};
-use shared::SharedFile;
 
 /// The most bytes one record may capture (Linux's largest snap length is 262 144).
 pub const PCAP_MAX_RECORD_LEN: usize = 256 * 1024;
@@ -104,40 +102,6 @@ impl PcapFileSource {
         let mut reader = Reader::new(Box::new(inner), name.into());
         let format = open_format(&mut reader)?;
         Ok(Self { reader, format, done: false, packets: 0, bytes: 0 })
-    }
-
-    /// Opens `path` once for `views` readers that each see the whole file: it is read from disk (and
-    /// copied out of the page cache) once, in blocks they all parse in place. For replay workers
-    /// that each keep their own flows of the same file. One view is [`PcapFileSource::open`].
-    ///
-    /// # Errors
-    /// As [`PcapFileSource::open`].
-    pub fn open_shared(path: &Path, views: usize) -> Result<Vec<Self>, CaptureError> {
-        if views <= 1 {
-            return Self::open(path).map(|s| vec![s]);
-        }
-        let file = File::open(path).map_err(|source| CaptureError::Io {
-            what: format!("cannot open capture file {}", path.display()),
-            source,
-        })?;
-        Self::shared_from_reader(file, &path.display().to_string(), views, shared::BLOCK_LEN)
-    }
-
-    /// [`PcapFileSource::open_shared`] from any reader, in blocks of `block_len` bytes.
-    fn shared_from_reader<R: Read + Send + 'static>(
-        inner: R,
-        name: &str,
-        views: usize,
-        block_len: usize,
-    ) -> Result<Vec<Self>, CaptureError> {
-        SharedFile::views(Box::new(inner), views, block_len)
-            .into_iter()
-            .map(|view| {
-                let mut reader = Reader::shared(view, name.to_owned());
-                let format = open_format(&mut reader)?;
-                Ok(Self { reader, format, done: false, packets: 0, bytes: 0 })
-            })
-            .collect()
     }
 
     fn next_record(&mut self) -> Result<Option<Record>, CaptureError> {

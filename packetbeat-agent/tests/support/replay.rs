@@ -67,13 +67,10 @@ pub fn config(registry: &Arc<Registry>, workers: usize) -> PipelineConfig {
     }
 }
 
-/// Replays `path` into `output` as the CLI does (one reader per worker, the file read once for
-/// all); returns the events written.
+/// Replays `path` into `output` as the CLI does (one reader per worker); returns the events written.
 pub fn replay(path: &Path, registry: &Arc<Registry>, workers: usize, output: Box<dyn Output>) -> u64 {
-    let sources = PcapFileSource::open_shared(path, workers.max(1))
-        .expect("open capture")
-        .into_iter()
-        .map(|s| Box::new(s) as Box<dyn PacketSource>)
+    let sources = (0..workers.max(1))
+        .map(|_| Box::new(PcapFileSource::open(path).expect("open capture")) as Box<dyn PacketSource>)
         .collect();
     pipeline::run_fanout(sources, config(registry, workers), output, pipeline::Split::FlowHash)
         .expect("replay")
