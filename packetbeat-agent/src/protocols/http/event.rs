@@ -153,7 +153,9 @@ fn redact(msg: &HttpMessage, info: &mut HeadInfo, cfg: &HttpConfig, send: bool) 
     let mut raw = send.then(|| msg.head.clone());
     if msg.is_request && cfg.redact_authorization {
         if let Some(raw) = &mut raw {
-            redact_raw_authorization(raw, info.header_offset);
+            // The headers start after the start line's end.
+            let headers_at = raw.windows(2).position(|w| w == b"\r\n").map_or(0, |i| i + 2);
+            redact_raw_authorization(raw, headers_at);
         }
         for (name, value) in &mut info.headers {
             if (name == "authorization" || name == "proxy-authorization") && !value.is_empty() {

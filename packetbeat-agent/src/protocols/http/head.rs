@@ -3,7 +3,7 @@
 //! is parsed once per message.
 
 use super::config::HttpConfig;
-use super::parser::{trim, HttpHead, StartLine};
+use super::parser::{trim, HttpHead, KnownHeader, StartLine};
 use crate::text::lossy_string as lossy;
 
 /// What the event needs from a head.
@@ -17,8 +17,6 @@ pub struct HeadInfo {
     pub minor_version: u8,
     /// Response reason phrase.
     pub reason: String,
-    /// Byte offset of the first header line (after the start line).
-    pub header_offset: usize,
     /// `Content-Type`.
     pub content_type: String,
     /// `Host`.
@@ -40,9 +38,9 @@ fn coding_list(v: &[u8]) -> Vec<String> {
     v.split(|&b| b == b',').map(|s| lossy(s.trim_ascii_start().trim_ascii_end()).to_lowercase()).collect()
 }
 
-/// Reads what the event needs from a parsed head (`raw` is the head's bytes).
+/// Reads what the event needs from a parsed head.
 #[must_use]
-pub fn head_info(head: &HttpHead<'_, '_>, raw: &[u8], cfg: &HttpConfig) -> HeadInfo {
+pub fn head_info(head: &HttpHead<'_, '_>, cfg: &HttpConfig) -> HeadInfo {
     let mut info = HeadInfo { minor_version: head.minor_version, ..HeadInfo::default() };
     match head.start {
         StartLine::Request { method, target } => {
@@ -51,34 +49,33 @@ pub fn head_info(head: &HttpHead<'_, '_>, raw: &[u8], cfg: &HttpConfig) -> HeadI
         }
         StartLine::Response { reason, .. } => info.reason = reason.to_owned(),
     }
-    info.header_offset = raw.windows(2).position(|w| w == b"\r\n").map_or(0, |i| i + 2);
     let export = cfg.exports_headers();
     for h in head.headers.iter() {
         let value = trim(h.value);
-        let is = |n: &str| h.name.eq_ignore_ascii_case(n);
-        if is("content-type") {
-            info.content_type = lossy(value);
-        } else if is("transfer-encoding") {
-            let mut list = coding_list(value);
-            if list.last().is_some_and(|c| c == "chunked") {
-                list.pop();
+        match KnownHeader::of(h.name) {
+            KnownHeader::ContentType => info.content_type = lossy(value),
+            KnownHeader::TransferEncoding => {
+                let mut list = coding_list(value);
+                if list.last().is_some_and(|c| c == "chunked") {
+                    list.pop();
+                }
+                info.encodings.extend(list);
             }
-            info.encodings.extend(list);
-        } else if is("content-encoding") {
-            let mut list = coding_list(value);
-            list.append(&mut info.encodings);
-            info.encodings = list;
-        } else if is("content-length") || is("connection") {
+            KnownHeader::ContentEncoding => {
+                let mut list = coding_list(value);
+                list.append(&mut info.encodings);
+                info.encodings = list;
+            }
             // Framing headers: the parser has read them already.
-        } else if !cfg.real_ip_header.is_empty() && h.name.eq_ignore_ascii_case(&cfg.real_ip_header) {
-            let first = value.split(|&b| b == b',').next().unwrap_or_default();
-            info.real_ip = lossy(trim(first));
-        } else if is("host") {
-            info.host = lossy(value);
-        } else if is("referer") {
-            info.referer = lossy(value);
-        } else if is("user-agent") {
-            info.user_agent = lossy(value);
+            KnownHeader::ContentLength | KnownHeader::Connection => {}
+            _ if !cfg.real_ip_header.is_empty() && h.name.eq_ignore_ascii_case(&cfg.real_ip_header) => {
+                let first = value.split(|&b| b == b',').next().unwrap_or_default();
+                info.real_ip = lossy(trim(first));
+            }
+            KnownHeader::Host => info.host = lossy(value),
+            KnownHeader::Referer => info.referer = lossy(value),
+            KnownHeader::UserAgent => info.user_agent = lossy(value),
+            KnownHeader::Other => {}
         }
         if export && cfg.exports_header(h.name) {
             let name = h.name.to_ascii_lowercase();

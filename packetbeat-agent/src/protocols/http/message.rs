@@ -4,7 +4,7 @@
 
 use super::config::{contains, HttpConfig};
 use super::head::{head_info, HeadInfo};
-use super::parser::{trim, Framing, HttpHead, StartLine};
+use super::parser::{Framing, HttpHead, StartLine};
 use crate::time::Timestamp;
 
 /// A message whose head has been parsed.
@@ -53,12 +53,8 @@ impl HttpMessage {
             StartLine::Request { method, .. } => (0, method),
             StartLine::Response { code, .. } => (code, ""),
         };
-        let content_type = head
-            .headers
-            .iter()
-            .rev()
-            .find(|h| h.name.eq_ignore_ascii_case("content-type"))
-            .map_or(&[][..], |h| trim(h.value));
+        let info = head_info(head, cfg);
+        let content_type = info.content_type.as_bytes();
         let content_length = framing.content_length.unwrap_or(0);
         let send_body = cfg.captures_body(is_request, content_type);
         let save_body = send_body || (content_length > 0 && contains(content_type, b"urlencoded"));
@@ -71,7 +67,7 @@ impl HttpMessage {
             is_head_request: method == "HEAD",
             is_connect_request: method == "CONNECT",
             head: if keep_raw { raw.to_vec() } else { Vec::new() },
-            info: head_info(head, raw, cfg),
+            info,
             body: Vec::new(),
             send_body,
             save_body,

@@ -9,10 +9,22 @@
 //! Every function is total: any input gives a value or an [`HttpParseError`], never a panic, which is
 //! what the fuzz target relies on.
 
+use std::mem::MaybeUninit;
+
 use httparse::{Header, ParserConfig, Status};
 
 /// The most headers one message may carry.
 pub const HTTP_MAX_HEADERS: usize = 100;
+/// Room for the headers of one head, left uninitialized: only the slots a head fills are written
+/// (initializing all of them cost more than parsing a small head).
+pub type HeaderSlots<'b> = [MaybeUninit<Header<'b>>; HTTP_MAX_HEADERS];
+
+/// Fresh [`HeaderSlots`].
+#[must_use]
+pub const fn header_slots<'b>() -> HeaderSlots<'b> {
+    [const { MaybeUninit::uninit() }; HTTP_MAX_HEADERS]
+}
+
 /// The longest head (start line + headers) accepted before the direction resynchronises.
 pub const HTTP_MAX_HEAD_LEN: usize = 64 * 1024;
 /// The longest start line considered while resynchronising.
@@ -88,7 +100,7 @@ fn lenient() -> ParserConfig {
 /// When the bytes are not an HTTP/1.x head, or the head is longer than [`HTTP_MAX_HEAD_LEN`].
 pub fn parse_head<'h, 'b>(
     buf: &'b [u8],
-    headers: &'h mut [Header<'b>],
+    headers: &'h mut [MaybeUninit<Header<'b>>],
 ) -> Result<Option<HttpHead<'h, 'b>>, HttpParseError> {
     let body = buf.iter().position(|&b| b != b'\r' && b != b'\n').map_or(&[][..], |i| &buf[i..]);
     let cap = body.len().min(5);
@@ -101,8 +113,8 @@ pub fn parse_head<'h, 'b>(
         false
     };
     let parsed = if is_response {
-        let mut res = httparse::Response::new(headers);
-        match lenient().parse_response(&mut res, buf) {
+        let mut res = httparse::Response::new(&mut []);
+        match lenient().parse_response_with_uninit_headers(&mut res, buf, headers) {
             Ok(Status::Complete(len)) => {
                 let httparse::Response { version, code, reason, headers } = res;
                 Some(HttpHead {
@@ -116,8 +128,8 @@ pub fn parse_head<'h, 'b>(
             Err(e) => return Err(HttpParseError::Malformed(e)),
         }
     } else {
-        let mut req = httparse::Request::new(headers);
-        match lenient().parse_request(&mut req, buf) {
+        let mut req = httparse::Request::new(&mut []);
+        match lenient().parse_request_with_uninit_headers(&mut req, buf, headers) {
             Ok(Status::Complete(len)) => {
                 let httparse::Request { method, path, version, headers } = req;
                 Some(HttpHead {
@@ -175,21 +187,113 @@ impl Framing {
     pub fn of(headers: &[Header<'_>]) -> Self {
         let mut f = Self::default();
         for h in headers {
-            if h.name.eq_ignore_ascii_case("content-length") {
-                f.content_length = Some(parse_decimal(h.value));
-            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                f.chunked = h
-                    .value
-                    .rsplit(|&b| b == b',')
-                    .next()
-                    .is_some_and(|last| trim(last).eq_ignore_ascii_case(b"chunked"));
-            } else if h.name.eq_ignore_ascii_case("connection") {
-                let v = trim(h.value);
-                f.close = v.eq_ignore_ascii_case(b"close");
-                f.keep_alive = v.eq_ignore_ascii_case(b"keep-alive");
+            match KnownHeader::of(h.name) {
+                KnownHeader::ContentLength => f.content_length = Some(parse_decimal(h.value)),
+                KnownHeader::TransferEncoding => {
+                    f.chunked = h
+                        .value
+                        .rsplit(|&b| b == b',')
+                        .next()
+                        .is_some_and(|last| trim(last).eq_ignore_ascii_case(b"chunked"));
+                }
+                KnownHeader::Connection => {
+                    let v = trim(h.value);
+                    f.close = v.eq_ignore_ascii_case(b"close");
+                    f.keep_alive = v.eq_ignore_ascii_case(b"keep-alive");
+                }
+                _ => {}
             }
         }
         f
+    }
+}
+
+/// The headers the agent reads, by name (case-insensitive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KnownHeader {
+    /// `Content-Type`.
+    ContentType,
+    /// `Content-Length`.
+    ContentLength,
+    /// `Transfer-Encoding`.
+    TransferEncoding,
+    /// `Content-Encoding`.
+    ContentEncoding,
+    /// `Connection`.
+    Connection,
+    /// `Host`.
+    Host,
+    /// `Referer`.
+    Referer,
+    /// `User-Agent`.
+    UserAgent,
+    /// Any other name.
+    Other,
+}
+
+impl KnownHeader {
+    /// Which header `name` is. The length picks the one candidate name to compare with, so a
+    /// header costs one comparison rather than one per name the agent reads.
+    #[must_use]
+    pub fn of(name: &str) -> Self {
+        const HOST: Folded = Folded::of("host");
+        const REFERER: Folded = Folded::of("referer");
+        const USER_AGENT: Folded = Folded::of("user-agent");
+        const CONNECTION: Folded = Folded::of("connection");
+        const CONTENT_TYPE: Folded = Folded::of("content-type");
+        const CONTENT_LENGTH: Folded = Folded::of("content-length");
+        const CONTENT_ENCODING: Folded = Folded::of("content-encoding");
+        const TRANSFER_ENCODING: Folded = Folded::of("transfer-encoding");
+        let Some(words) = Folded::words(name.as_bytes()) else { return Self::Other };
+        let is = |known: &Folded| known.matches(&words);
+        match name.len() {
+            4 if is(&HOST) => Self::Host,
+            7 if is(&REFERER) => Self::Referer,
+            10 if is(&USER_AGENT) => Self::UserAgent,
+            10 if is(&CONNECTION) => Self::Connection,
+            12 if is(&CONTENT_TYPE) => Self::ContentType,
+            14 if is(&CONTENT_LENGTH) => Self::ContentLength,
+            16 if is(&CONTENT_ENCODING) => Self::ContentEncoding,
+            17 if is(&TRANSFER_ENCODING) => Self::TransferEncoding,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// A lower-case header name (letters and `-`) as little-endian words, with the case bit of each
+/// letter, so another name is compared with it a word at a time, ignoring ASCII case.
+struct Folded {
+    words: [u64; 3],
+    letters: [u64; 3],
+}
+
+impl Folded {
+    const fn of(name: &str) -> Self {
+        let b = name.as_bytes();
+        let mut f = Self { words: [0; 3], letters: [0; 3] };
+        let mut i = 0;
+        while i < b.len() {
+            f.words[i / 8] |= (b[i] as u64) << (8 * (i % 8));
+            if b[i].is_ascii_lowercase() {
+                f.letters[i / 8] |= 0x20 << (8 * (i % 8));
+            }
+            i += 1;
+        }
+        f
+    }
+
+    /// The bytes of a name of at most 24 bytes as words (zero-padded).
+    fn words(name: &[u8]) -> Option<[u64; 3]> {
+        let mut padded = [0u8; 24];
+        padded.get_mut(..name.len())?.copy_from_slice(name);
+        let w = |i: usize| u64::from_le_bytes(padded[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+        Some([w(0), w(1), w(2)])
+    }
+
+    /// Whether `words` (of a name as long as this one) spell this name in any case: a letter matches
+    /// with its case bit set, any other byte only itself.
+    fn matches(&self, words: &[u64; 3]) -> bool {
+        (0..3).all(|i| words[i] | self.letters[i] == self.words[i])
     }
 }
 
@@ -377,7 +481,7 @@ mod tests {
     type Parsed<'b> = (StartLine<'b>, u8, usize, Vec<(String, Vec<u8>)>);
 
     fn head(buf: &[u8]) -> Result<Option<Parsed<'_>>, HttpParseError> {
-        let mut hdrs = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
+        let mut hdrs = header_slots();
         parse_head(buf, &mut hdrs).map(|o| {
             o.map(|h| {
                 let list = h.headers.iter().map(|x| (x.name.to_owned(), x.value.to_vec())).collect();
@@ -411,7 +515,7 @@ mod tests {
 
     #[test]
     fn framing_and_body_rules() {
-        let mut hdrs = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
+        let mut hdrs = header_slots();
         let h =
             parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 9\r\n\r\n", &mut hdrs)
                 .unwrap()
@@ -421,16 +525,16 @@ mod tests {
         assert_eq!(body_kind(&h, &f, false), BodyKind::Chunked);
         assert_eq!(body_kind(&h, &f, true), BodyKind::None);
 
-        let mut hdrs = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
+        let mut hdrs = header_slots();
         let h = parse_head(b"HTTP/1.0 200 OK\r\n\r\n", &mut hdrs).unwrap().unwrap();
         assert_eq!(body_kind(&h, &Framing::of(h.headers), false), BodyKind::UntilClose);
-        let mut hdrs = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
+        let mut hdrs = header_slots();
         let h = parse_head(b"HTTP/1.1 200 OK\r\n\r\n", &mut hdrs).unwrap().unwrap();
         assert_eq!(body_kind(&h, &Framing::of(h.headers), false), BodyKind::None);
-        let mut hdrs = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
+        let mut hdrs = header_slots();
         let h = parse_head(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", &mut hdrs).unwrap().unwrap();
         assert_eq!(body_kind(&h, &Framing::of(h.headers), false), BodyKind::None);
-        let mut hdrs = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
+        let mut hdrs = header_slots();
         let h = parse_head(b"POST / HTTP/1.1\r\nContent-Length:  12x\r\n\r\n", &mut hdrs).unwrap().unwrap();
         assert_eq!(body_kind(&h, &Framing::of(h.headers), false), BodyKind::Length(12));
     }
@@ -466,5 +570,38 @@ mod tests {
         assert_eq!(parse_decimal(b"99999999999999999999999"), u64::MAX);
         assert_eq!(trim(b" \t a b\t "), b"a b");
         assert_eq!(trim(b"   "), b"");
+    }
+
+    #[test]
+    fn known_headers_in_any_case_only() {
+        for (name, want) in [
+            ("host", KnownHeader::Host),
+            ("HoSt", KnownHeader::Host),
+            ("Referer", KnownHeader::Referer),
+            ("USER-AGENT", KnownHeader::UserAgent),
+            ("Connection", KnownHeader::Connection),
+            ("content-TYPE", KnownHeader::ContentType),
+            ("Content-Length", KnownHeader::ContentLength),
+            ("Content-Encoding", KnownHeader::ContentEncoding),
+            ("Transfer-Encoding", KnownHeader::TransferEncoding),
+            ("user_agent", KnownHeader::Other),
+            ("user\ragent", KnownHeader::Other),
+            ("hosts", KnownHeader::Other),
+            ("hos", KnownHeader::Other),
+            ("", KnownHeader::Other),
+            ("x-transfer-encoding-and-more", KnownHeader::Other),
+        ] {
+            assert_eq!(KnownHeader::of(name), want, "{name}");
+        }
+        // Every byte that is not the letter (either case) or the `-` breaks the match.
+        for b in 0..=255u8 {
+            for at in [0, 4] {
+                let mut name = b"user-agent".to_vec();
+                let same = name[at].eq_ignore_ascii_case(&b);
+                name[at] = b;
+                let Ok(name) = String::from_utf8(name) else { continue };
+                assert_eq!(KnownHeader::of(&name) == KnownHeader::UserAgent, same, "{name:?}");
+            }
+        }
     }
 }

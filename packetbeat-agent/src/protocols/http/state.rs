@@ -26,7 +26,7 @@ use super::event::build_transaction;
 use super::message::HttpMessage;
 #[cfg(doc)]
 use super::parser::HTTP_MAX_HEAD_LEN;
-use super::parser::{body_kind, find_message_start, parse_head, Boundary, Framing, HTTP_MAX_HEADERS};
+use super::parser::{body_kind, find_message_start, header_slots, parse_head, Boundary, Framing};
 use crate::protocols::{Direction, ParseCtx, ProtocolState};
 use crate::time::Timestamp;
 
@@ -155,7 +155,7 @@ impl HttpState {
     /// Parses one head at the start of `data`; returns the bytes used (0 when incomplete).
     fn parse_head_at(&mut self, dir: Direction, data: &[u8], cx: &mut ParseCtx<'_>) -> Option<usize> {
         let ts = *self.streams[dir.index()].head_ts.get_or_insert(cx.ts);
-        let mut headers = [httparse::EMPTY_HEADER; HTTP_MAX_HEADERS];
+        let mut headers = header_slots();
         match parse_head(data, &mut headers) {
             Ok(None) => Some(0),
             Err(_) => {
@@ -185,6 +185,16 @@ impl HttpState {
 impl ProtocolState for HttpState {
     fn parse(&mut self, dir: Direction, data: &[u8], cx: &mut ParseCtx<'_>) -> usize {
         self.last_seen = Some(cx.ts);
+        // Most segments of a large response lie inside a fixed-length body that is not kept: count
+        // them without taking the phase apart (what the loop below would do, step by step).
+        if let Phase::Body { msg, reader: BodyReader::Length { remaining } } = &mut self.streams[dir.index()].phase {
+            let len = data.len() as u64;
+            if !msg.save_body && len < *remaining && !self.tunnel {
+                *remaining -= len;
+                msg.size += len;
+                return data.len();
+            }
+        }
         let mut pos = 0;
         while pos < data.len() {
             if self.tunnel {
