@@ -61,6 +61,60 @@ enum Net<'a> {
 /// IP fragments (not reassembled), [`DecodeError::Truncated`] when the capture ends inside a header and
 /// [`DecodeError::Malformed`] when header fields contradict each other.
 pub fn decode(link: LinkType, frame: &[u8], ts: Timestamp) -> Result<TcpSegment<'_>, DecodeError> {
+    if link == LinkType::Ethernet {
+        if let Some(seg) = ethernet_ipv4_tcp(frame, ts) {
+            return Ok(seg);
+        }
+    }
+    decode_walk(link, frame, ts)
+}
+
+/// Bytes of the common frame's fixed headers: Ethernet II, IPv4 without options, TCP.
+const PLAIN_HEADERS: usize = 14 + 20 + 20;
+
+/// The common frame read at fixed offsets: Ethernet II without VLAN tags, IPv4 without options that
+/// is not a fragment and has a usable total length, TCP. Anything else is `None` and goes the long
+/// way ([`decode_walk`]), which also judges every malformed case; for a frame accepted here the
+/// walk returns the same segment (tested against it), at a third of the cost.
+#[inline]
+fn ethernet_ipv4_tcp(frame: &[u8], ts: Timestamp) -> Option<TcpSegment<'_>> {
+    let h: &[u8; PLAIN_HEADERS] = frame.first_chunk()?;
+    let be16 = |at: usize| u16::from_be_bytes([h[at], h[at + 1]]);
+    let be32 = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+    // IPv4 with a 20-byte header carrying TCP; no MF flag, no fragment offset.
+    if be16(12) != ETHERTYPE_IPV4 || h[14] != 0x45 || h[23] != IPPROTO_TCP || be16(20) & 0x3FFF != 0 {
+        return None;
+    }
+    // A zero total length (offloaded packets) or one too short for the TCP header is the walk's.
+    let total_len = usize::from(be16(16));
+    let data_offset = usize::from(h[46] >> 4) * 4;
+    if total_len < 20 + data_offset || data_offset < 20 {
+        return None;
+    }
+    // The capture may end before the IP length does (snap length); it must hold the TCP header.
+    let end = (14 + total_len).min(frame.len());
+    let payload = frame.get(14 + 20 + data_offset..end)?;
+    let mac = |at: usize| [h[at], h[at + 1], h[at + 2], h[at + 3], h[at + 4], h[at + 5]];
+    Some(TcpSegment {
+        ts,
+        src_mac: mac(6),
+        dst_mac: mac(0),
+        vlan: None,
+        src_ip: IpAddr::V4(Ipv4Addr::from(be32(26))),
+        dst_ip: IpAddr::V4(Ipv4Addr::from(be32(30))),
+        src_port: be16(34),
+        dst_port: be16(36),
+        seq: be32(38),
+        ack: be32(42),
+        flags: TcpFlags(h[47]),
+        payload,
+        wire_payload_len: u32::try_from(total_len - 20 - data_offset).unwrap_or(u32::MAX),
+        frame_len: u32::try_from(frame.len()).unwrap_or(u32::MAX),
+    })
+}
+
+/// [`decode`] by walking the headers one layer at a time: every framing, every check.
+fn decode_walk(link: LinkType, frame: &[u8], ts: Timestamp) -> Result<TcpSegment<'_>, DecodeError> {
     let mut l2 = L2::default();
     let net = match link {
         LinkType::Ethernet => ethernet(frame, &mut l2)?,
@@ -669,5 +723,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The fixed-offset reading of the common frame agrees with the layer walk on every frame it
+    /// accepts: valid frames, cut anywhere, and with one or two header bytes set to values that
+    /// matter to some check (versions, lengths, flags, offsets).
+    #[test]
+    fn the_fast_path_agrees_with_the_walk() {
+        let values =
+            [0x00, 0x01, 0x02, 0x05, 0x06, 0x08, 0x14, 0x20, 0x28, 0x3F, 0x40, 0x45, 0x46, 0x50, 0x80, 0xF0, 0xFF];
+        let mut frames = vec![eth_v4(PAYLOAD), eth_v4(b""), eth_v4(&[7; 1400])];
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..20_000 {
+            let mut f = eth_v4(&PAYLOAD[..rng.usize(..=PAYLOAD.len())]);
+            for _ in 0..rng.usize(1..=2) {
+                let at = rng.usize(12..ETH_V4_HEADERS);
+                f[at] = values[rng.usize(..values.len())];
+            }
+            let cut = rng.usize(..=f.len() + 4).min(f.len());
+            f.truncate(if rng.bool() { cut } else { f.len() });
+            frames.push(f);
+        }
+        let mut accepted = 0;
+        for f in &frames {
+            let walk = decode_walk(LinkType::Ethernet, f, TS);
+            match ethernet_ipv4_tcp(f, TS) {
+                Some(fast) => {
+                    accepted += 1;
+                    assert_eq!(format!("{fast:?}"), format!("{:?}", walk.expect("the walk accepts it too")), "{f:?}");
+                }
+                None => {
+                    // Declined frames go the long way: `decode` is the walk for them.
+                    assert_eq!(format!("{:?}", decode(LinkType::Ethernet, f, TS)), format!("{walk:?}"));
+                }
+            }
+        }
+        assert!(accepted > 1_000, "only {accepted} frames took the fast path");
     }
 }
