@@ -294,7 +294,8 @@ fn spawn_output(
     cfg: &PipelineConfig,
     mut output: Box<dyn Output>,
 ) -> anyhow::Result<(Sender<Chunk>, Receiver<Vec<u8>>, OutputThread)> {
-    let queue_chunks = (cfg.limits.output_queue_events / 64).clamp(4, 4096);
+    let chunk = crate::worker::chunk_bytes(cfg.mode == Mode::Replay);
+    let queue_chunks = (cfg.limits.output_queue_events * crate::worker::EVENT_BYTES_ESTIMATE / chunk).clamp(4, 4096);
     let (out_tx, out_rx) = bounded::<Chunk>(queue_chunks);
     let (free_tx, free_rx) = bounded::<Vec<u8>>(queue_chunks + 2 * cfg.workers.max(1));
     let metrics = Arc::clone(&cfg.metrics);
