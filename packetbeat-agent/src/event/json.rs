@@ -199,6 +199,16 @@ mod tests {
             samples.push(format!("0123456{}89abcdef", char::from(c)));
             samples.push(format!("{}", char::from(c)));
         }
+        // Each byte that must be escaped, at every place of strings up to three words long.
+        for c in ['"', '\\', '\0', '\n', '\u{1f}'] {
+            for len in 1..=24 {
+                for at in 0..len {
+                    let mut s: Vec<char> = "abcdefghijklmnopqrstuvwx".chars().take(len).collect();
+                    s[at] = c;
+                    samples.push(s.into_iter().collect());
+                }
+            }
+        }
         for s in samples {
             let mut out = Vec::new();
             string(&mut out, &s);
