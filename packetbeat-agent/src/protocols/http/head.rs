@@ -3,7 +3,7 @@
 //! is parsed once per message.
 
 use super::config::HttpConfig;
-use super::parser::{trim, HttpHead, KnownHeader, StartLine};
+use super::parser::{trim, Framing, HttpHead, KnownHeader, StartLine};
 use crate::text::lossy_string as lossy;
 
 /// What the event needs from a head.
@@ -38,9 +38,9 @@ fn coding_list(v: &[u8]) -> Vec<String> {
     v.split(|&b| b == b',').map(|s| lossy(s.trim_ascii_start().trim_ascii_end()).to_lowercase()).collect()
 }
 
-/// Reads what the event needs from a parsed head.
+/// Reads what the event needs from a parsed head, and its framing headers into `framing`.
 #[must_use]
-pub fn head_info(head: &HttpHead<'_, '_>, cfg: &HttpConfig) -> HeadInfo {
+pub fn head_info(head: &HttpHead<'_, '_>, cfg: &HttpConfig, framing: &mut Framing) -> HeadInfo {
     let mut info = HeadInfo { minor_version: head.minor_version, ..HeadInfo::default() };
     match head.start {
         StartLine::Request { method, target } => {
@@ -52,7 +52,9 @@ pub fn head_info(head: &HttpHead<'_, '_>, cfg: &HttpConfig) -> HeadInfo {
     let export = cfg.exports_headers();
     for h in head.headers.iter() {
         let value = trim(h.value);
-        match KnownHeader::of(h.name) {
+        let known = KnownHeader::of(h.name);
+        framing.read(known, h.value);
+        match known {
             KnownHeader::ContentType => info.content_type = lossy(value),
             KnownHeader::TransferEncoding => {
                 let mut list = coding_list(value);
@@ -66,7 +68,7 @@ pub fn head_info(head: &HttpHead<'_, '_>, cfg: &HttpConfig) -> HeadInfo {
                 list.append(&mut info.encodings);
                 info.encodings = list;
             }
-            // Framing headers: the parser has read them already.
+            // Framing headers: read above.
             KnownHeader::ContentLength | KnownHeader::Connection => {}
             _ if !cfg.real_ip_header.is_empty() && h.name.eq_ignore_ascii_case(&cfg.real_ip_header) => {
                 let first = value.split(|&b| b == b',').next().unwrap_or_default();

@@ -45,22 +45,23 @@ pub struct HttpMessage {
 }
 
 impl HttpMessage {
-    /// Starts a message from its parsed head.
+    /// Starts a message from its parsed head; also returns what its headers say about its body.
     #[must_use]
-    pub fn from_head(head: &HttpHead<'_, '_>, raw: &[u8], ts: Timestamp, framing: &Framing, cfg: &HttpConfig) -> Self {
+    pub fn from_head(head: &HttpHead<'_, '_>, raw: &[u8], ts: Timestamp, cfg: &HttpConfig) -> (Self, Framing) {
         let is_request = head.is_request();
         let (status_code, method) = match head.start {
             StartLine::Request { method, .. } => (0, method),
             StartLine::Response { code, .. } => (code, ""),
         };
-        let info = head_info(head, cfg);
+        let mut framing = Framing::default();
+        let info = head_info(head, cfg, &mut framing);
         let content_type = info.content_type.as_bytes();
         let content_length = framing.content_length.unwrap_or(0);
         let send_body = cfg.captures_body(is_request, content_type);
         let save_body = send_body || (content_length > 0 && contains(content_type, b"urlencoded"));
         let raw = raw.get(..head.len).unwrap_or(raw);
         let keep_raw = if is_request { cfg.send_request } else { cfg.send_response };
-        Self {
+        let msg = Self {
             ts,
             is_request,
             status_code,
@@ -76,7 +77,8 @@ impl HttpMessage {
             notes: Vec::new(),
             packet_loss: false,
             truncated: false,
-        }
+        };
+        (msg, framing)
     }
 
     /// Keeps body bytes when the body is saved, up to `max_size` in all.

@@ -187,24 +187,26 @@ impl Framing {
     pub fn of(headers: &[Header<'_>]) -> Self {
         let mut f = Self::default();
         for h in headers {
-            match KnownHeader::of(h.name) {
-                KnownHeader::ContentLength => f.content_length = Some(parse_decimal(h.value)),
-                KnownHeader::TransferEncoding => {
-                    f.chunked = h
-                        .value
-                        .rsplit(|&b| b == b',')
-                        .next()
-                        .is_some_and(|last| trim(last).eq_ignore_ascii_case(b"chunked"));
-                }
-                KnownHeader::Connection => {
-                    let v = trim(h.value);
-                    f.close = v.eq_ignore_ascii_case(b"close");
-                    f.keep_alive = v.eq_ignore_ascii_case(b"keep-alive");
-                }
-                _ => {}
-            }
+            f.read(KnownHeader::of(h.name), h.value);
         }
         f
+    }
+
+    /// Reads one header (a later one replaces what an earlier one of the same name said).
+    pub fn read(&mut self, name: KnownHeader, value: &[u8]) {
+        match name {
+            KnownHeader::ContentLength => self.content_length = Some(parse_decimal(value)),
+            KnownHeader::TransferEncoding => {
+                self.chunked =
+                    value.rsplit(|&b| b == b',').next().is_some_and(|last| trim(last).eq_ignore_ascii_case(b"chunked"));
+            }
+            KnownHeader::Connection => {
+                let v = trim(value);
+                self.close = v.eq_ignore_ascii_case(b"close");
+                self.keep_alive = v.eq_ignore_ascii_case(b"keep-alive");
+            }
+            _ => {}
+        }
     }
 }
 
@@ -244,8 +246,7 @@ impl KnownHeader {
         const CONTENT_LENGTH: Folded = Folded::of("content-length");
         const CONTENT_ENCODING: Folded = Folded::of("content-encoding");
         const TRANSFER_ENCODING: Folded = Folded::of("transfer-encoding");
-        let Some(words) = Folded::words(name.as_bytes()) else { return Self::Other };
-        let is = |known: &Folded| known.matches(&words);
+        let is = |known: &Folded| known.matches(name.as_bytes());
         match name.len() {
             4 if is(&HOST) => Self::Host,
             7 if is(&REFERER) => Self::Referer,
@@ -282,18 +283,18 @@ impl Folded {
         f
     }
 
-    /// The bytes of a name of at most 24 bytes as words (zero-padded).
-    fn words(name: &[u8]) -> Option<[u64; 3]> {
-        let mut padded = [0u8; 24];
-        padded.get_mut(..name.len())?.copy_from_slice(name);
-        let w = |i: usize| u64::from_le_bytes(padded[i * 8..i * 8 + 8].try_into().unwrap_or_default());
-        Some([w(0), w(1), w(2)])
-    }
-
-    /// Whether `words` (of a name as long as this one) spell this name in any case: a letter matches
-    /// with its case bit set, any other byte only itself.
-    fn matches(&self, words: &[u64; 3]) -> bool {
-        (0..3).all(|i| words[i] | self.letters[i] == self.words[i])
+    /// Whether `name` (as long as this one, at most 24 bytes) spells this name in any case: a letter
+    /// matches with its case bit set, any other byte only itself.
+    fn matches(&self, name: &[u8]) -> bool {
+        let (words, tail) = name.as_chunks::<8>();
+        let mut last = 0u64;
+        for (i, &b) in tail.iter().enumerate() {
+            last |= u64::from(b) << (8 * i);
+        }
+        let at = words.len();
+        at < 3
+            && words.iter().enumerate().all(|(i, w)| u64::from_le_bytes(*w) | self.letters[i] == self.words[i])
+            && last | self.letters[at] == self.words[at]
     }
 }
 

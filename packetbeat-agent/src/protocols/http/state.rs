@@ -26,7 +26,7 @@ use super::event::build_transaction;
 use super::message::HttpMessage;
 #[cfg(doc)]
 use super::parser::HTTP_MAX_HEAD_LEN;
-use super::parser::{body_kind, find_message_start, header_slots, parse_head, Boundary, Framing};
+use super::parser::{body_kind, find_message_start, header_slots, parse_head, Boundary};
 use crate::protocols::{Direction, ParseCtx, ProtocolState};
 use crate::time::Timestamp;
 
@@ -166,10 +166,9 @@ impl HttpState {
                 None
             }
             Ok(Some(head)) => {
-                let framing = Framing::of(head.headers);
+                let (msg, framing) = HttpMessage::from_head(&head, data, ts, &self.cfg);
                 let answers_head = !head.is_request() && self.pending.front().is_some_and(|r| r.is_head_request);
                 let kind = body_kind(&head, &framing, answers_head);
-                let msg = HttpMessage::from_head(&head, data, ts, &framing, &self.cfg);
                 let used = head.len;
                 self.streams[dir.index()].head_ts = None;
                 match BodyReader::new(kind) {
