@@ -70,16 +70,35 @@ pub struct FlowStats {
 /// it with one lookup; which endpoint is the client is kept in the [`Connection`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct ConnKey {
-    low: (IpAddr, u16),
-    high: (IpAddr, u16),
+    low: Endpoint,
+    high: Endpoint,
 }
 
 impl ConnKey {
     fn of(a: (IpAddr, u16), b: (IpAddr, u16)) -> Self {
+        let (a, b) = (Endpoint::of(a), Endpoint::of(b));
         if a <= b {
             Self { low: a, high: b }
         } else {
             Self { low: b, high: a }
+        }
+    }
+}
+
+/// An endpoint as two plain integers, which hash and compare in a few instructions (an `IpAddr` is
+/// an enum: every comparison and hash goes through its variant first). The family is kept beside
+/// the port, so an IPv4 address is never the same endpoint as its IPv4-mapped IPv6 form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Endpoint {
+    addr: u128,
+    family_port: u32,
+}
+
+impl Endpoint {
+    fn of((ip, port): (IpAddr, u16)) -> Self {
+        match ip {
+            IpAddr::V4(a) => Self { addr: u128::from(a.to_bits()), family_port: 4 << 16 | u32::from(port) },
+            IpAddr::V6(a) => Self { addr: a.to_bits(), family_port: 6 << 16 | u32::from(port) },
         }
     }
 }
