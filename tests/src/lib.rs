@@ -109,9 +109,17 @@ impl Nginx {
     /// [`Nginx::start`] with `extra` directives in its `http` block (the benchmark's tuning).
     #[must_use]
     pub fn start_with(dir: &Path, port: u16, upstream: u16, extra: &str) -> Self {
+        Self::start_with_server(dir, port, upstream, extra, "")
+    }
+
+    /// [`Nginx::start_with`] plus `server_extra` directives in its `server` block (e.g. a
+    /// `location` that answers from the configuration, without a file).
+    #[must_use]
+    pub fn start_with_server(dir: &Path, port: u16, upstream: u16, extra: &str, server_extra: &str) -> Self {
         let www = dir.join("www");
         std::fs::create_dir_all(&www).expect("www");
         let conf = dir.join("nginx.conf");
+        let server_extra = if server_extra.is_empty() { String::new() } else { format!("  {server_extra}\n") };
         std::fs::write(
             &conf,
             format!(
@@ -123,7 +131,7 @@ impl Nginx {
                  keepalive_requests 1000000;\n gzip on;\n gzip_types text/plain;\n gzip_min_length 64;\n {extra}\n\
                  server {{\n  listen 127.0.0.1:{port};\n  root {www};\n\
                  location = /post {{ client_max_body_size 10m; return 201 \"created\\n\"; }}\n\
-                 location = /upload {{ client_max_body_size 10m; proxy_pass http://127.0.0.1:{upstream}; }}\n }}\n}}\n",
+                 location = /upload {{ client_max_body_size 10m; proxy_pass http://127.0.0.1:{upstream}; }}\n{server_extra} }}\n}}\n",
                 d = dir.display(),
                 www = www.display(),
             ),
@@ -139,6 +147,12 @@ impl Nginx {
             .expect("start nginx (apt-get install nginx)");
         wait_for_port(port, "nginx");
         Self { child, port }
+    }
+
+    /// The master process' id (its worker is its child).
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

@@ -10,6 +10,7 @@ pub mod agent;
 pub mod flood;
 pub mod hold_server;
 pub mod http;
+pub mod http_load;
 pub mod memory;
 pub mod pgsql;
 pub mod proc_stats;
