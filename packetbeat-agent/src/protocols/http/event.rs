@@ -270,7 +270,7 @@ impl Builder {
     }
 
     /// `http.request.*`, `url.*`, `user_agent`, `user.name`, `destination.domain`, forwarded IP.
-    fn request(&mut self, mut req: HttpMessage, answered: bool, cfg: &HttpConfig, conn: &ConnInfo) {
+    fn request(&mut self, mut req: Box<HttpMessage>, answered: bool, cfg: &HttpConfig, conn: &ConnInfo) {
         if !answered {
             req.notes.push("Unmatched request".to_owned());
         }
@@ -358,7 +358,7 @@ impl Builder {
     }
 
     /// `http.response.*`, `event.end`.
-    fn response(&mut self, mut resp: HttpMessage, cfg: &HttpConfig) {
+    fn response(&mut self, mut resp: Box<HttpMessage>, cfg: &HttpConfig) {
         if self.tx.start.is_none() {
             resp.notes.push("Unmatched response".to_owned());
             self.tx.ts = resp.ts;
@@ -404,8 +404,8 @@ impl Builder {
 /// `Error` without a response, without a request, or for a status code of 400 or more.
 #[must_use]
 pub fn build_transaction(
-    req: Option<HttpMessage>,
-    resp: Option<HttpMessage>,
+    req: Option<Box<HttpMessage>>,
+    resp: Option<Box<HttpMessage>>,
     cfg: &HttpConfig,
     conn: &ConnInfo,
 ) -> Transaction {

@@ -45,9 +45,11 @@ pub struct HttpMessage {
 }
 
 impl HttpMessage {
-    /// Starts a message from its parsed head; also returns what its headers say about its body.
+    /// Starts a message from its parsed head; also returns what its headers say about its body. The
+    /// message is boxed from the start: it travels (pending queue, body phase, transaction) as a
+    /// pointer rather than as a few hundred bytes copied at every step.
     #[must_use]
-    pub fn from_head(head: &HttpHead<'_, '_>, raw: &[u8], ts: Timestamp, cfg: &HttpConfig) -> (Self, Framing) {
+    pub fn from_head(head: &HttpHead<'_, '_>, raw: &[u8], ts: Timestamp, cfg: &HttpConfig) -> (Box<Self>, Framing) {
         let is_request = head.is_request();
         let (status_code, method) = match head.start {
             StartLine::Request { method, .. } => (0, method),
@@ -61,7 +63,7 @@ impl HttpMessage {
         let save_body = send_body || (content_length > 0 && contains(content_type, b"urlencoded"));
         let raw = raw.get(..head.len).unwrap_or(raw);
         let keep_raw = if is_request { cfg.send_request } else { cfg.send_response };
-        let msg = Self {
+        let msg = Box::new(Self {
             ts,
             is_request,
             status_code,
@@ -77,7 +79,7 @@ impl HttpMessage {
             notes: Vec::new(),
             packet_loss: false,
             truncated: false,
-        };
+        });
         (msg, framing)
     }
 

@@ -61,7 +61,7 @@ struct HttpStream {
 pub struct HttpState {
     cfg: Arc<HttpConfig>,
     streams: [HttpStream; 2],
-    pending: VecDeque<HttpMessage>,
+    pending: VecDeque<Box<HttpMessage>>,
     last_seen: Option<Timestamp>,
     /// After `101 Switching Protocols` or a successful `CONNECT` the bytes are no longer HTTP/1.x.
     tunnel: bool,
@@ -81,7 +81,7 @@ impl HttpState {
     }
 
     /// A message is complete: queue a request, or pair a response with the oldest request.
-    fn message_complete(&mut self, msg: HttpMessage, cx: &mut ParseCtx<'_>) {
+    fn message_complete(&mut self, msg: Box<HttpMessage>, cx: &mut ParseCtx<'_>) {
         if msg.is_request {
             if self.pending.len() >= HTTP_MAX_PENDING_REQUESTS {
                 if let Some(oldest) = self.pending.pop_front() {
@@ -111,12 +111,12 @@ impl HttpState {
     /// `201` or `413` before reading an upload, or when `Expect: 100-continue` is refused): the
     /// response belongs to that request. Packetbeat reports both as unmatched; we pair them and skip
     /// the rest of the request body.
-    fn take_request_in_progress(&mut self) -> Option<HttpMessage> {
+    fn take_request_in_progress(&mut self) -> Option<Box<HttpMessage>> {
         let stream = &mut self.streams[Direction::ToServer.index()];
         match mem::take(&mut stream.phase) {
             Phase::Body { msg, reader } if msg.is_request => {
                 stream.phase = Phase::Skip { reader };
-                Some(*msg)
+                Some(msg)
             }
             other => {
                 stream.phase = other;
@@ -125,7 +125,7 @@ impl HttpState {
         }
     }
 
-    fn publish(&self, req: Option<HttpMessage>, resp: Option<HttpMessage>, cx: &mut ParseCtx<'_>) {
+    fn publish(&self, req: Option<Box<HttpMessage>>, resp: Option<Box<HttpMessage>>, cx: &mut ParseCtx<'_>) {
         match (&req, &resp) {
             (Some(_), None) => cx.stats.unmatched_requests += 1,
             (None, Some(_)) => cx.stats.unmatched_responses += 1,
@@ -143,7 +143,7 @@ impl HttpState {
                 // The rest of this body, if it ever comes, is not a message start.
                 if let Phase::Body { msg, .. } = mem::replace(&mut stream.phase, Phase::Resync { at_line_start: false })
                 {
-                    self.message_complete(*msg, cx);
+                    self.message_complete(msg, cx);
                 }
             }
         }
@@ -173,7 +173,7 @@ impl HttpState {
                 self.streams[dir.index()].head_ts = None;
                 match BodyReader::new(kind) {
                     None => self.message_complete(msg, cx),
-                    Some(reader) => self.streams[dir.index()].phase = Phase::Body { msg: Box::new(msg), reader },
+                    Some(reader) => self.streams[dir.index()].phase = Phase::Body { msg, reader },
                 }
                 Some(used)
             }
@@ -257,7 +257,7 @@ impl ProtocolState for HttpState {
                             pos += step.consumed;
                             msg.size += step.consumed as u64;
                             if step.done {
-                                self.message_complete(*msg, cx);
+                                self.message_complete(msg, cx);
                             } else {
                                 self.streams[dir.index()].phase = Phase::Body { msg, reader };
                                 return pos;
@@ -301,7 +301,7 @@ impl ProtocolState for HttpState {
         };
         self.streams[i].phase = next;
         if let Some(msg) = complete {
-            self.message_complete(*msg, cx);
+            self.message_complete(msg, cx);
         }
     }
 
@@ -310,7 +310,7 @@ impl ProtocolState for HttpState {
         let stream = &mut self.streams[dir.index()];
         stream.head_ts = None;
         if let Phase::Body { msg, .. } = mem::take(&mut stream.phase) {
-            self.message_complete(*msg, cx);
+            self.message_complete(msg, cx);
         }
     }
 
