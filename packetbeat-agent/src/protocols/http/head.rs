@@ -38,10 +38,10 @@ fn coding_list(v: &[u8]) -> Vec<String> {
     v.split(|&b| b == b',').map(|s| lossy(s.trim_ascii_start().trim_ascii_end()).to_lowercase()).collect()
 }
 
-/// Reads what the event needs from a parsed head, and its framing headers into `framing`.
-#[must_use]
-pub fn head_info(head: &HttpHead<'_, '_>, cfg: &HttpConfig, framing: &mut Framing) -> HeadInfo {
-    let mut info = HeadInfo { minor_version: head.minor_version, ..HeadInfo::default() };
+/// Reads what the event needs from a parsed head into `info` (empty, where the message keeps it:
+/// filled in place rather than moved there), and its framing headers into `framing`.
+pub fn head_info(head: &HttpHead<'_, '_>, cfg: &HttpConfig, framing: &mut Framing, info: &mut HeadInfo) {
+    info.minor_version = head.minor_version;
     match head.start {
         StartLine::Request { method, target } => {
             info.method = method.to_owned();
@@ -91,5 +91,4 @@ pub fn head_info(head: &HttpHead<'_, '_>, cfg: &HttpConfig, framing: &mut Framin
             }
         }
     }
-    info
 }

@@ -55,31 +55,33 @@ impl HttpMessage {
             StartLine::Request { method, .. } => (0, method),
             StartLine::Response { code, .. } => (code, ""),
         };
-        let mut framing = Framing::default();
-        let info = head_info(head, cfg, &mut framing);
-        let content_type = info.content_type.as_bytes();
-        let content_length = framing.content_length.unwrap_or(0);
-        let send_body = cfg.captures_body(is_request, content_type);
-        let save_body = send_body || (content_length > 0 && contains(content_type, b"urlencoded"));
         let raw = raw.get(..head.len).unwrap_or(raw);
         let keep_raw = if is_request { cfg.send_request } else { cfg.send_response };
-        let msg = Box::new(Self {
+        let mut msg = Box::new(Self {
             ts,
             is_request,
             status_code,
             is_head_request: method == "HEAD",
             is_connect_request: method == "CONNECT",
             head: if keep_raw { raw.to_vec() } else { Vec::new() },
-            info,
+            info: HeadInfo::default(),
             body: Vec::new(),
-            send_body,
-            save_body,
-            content_length,
+            send_body: false,
+            save_body: false,
+            content_length: 0,
             size: head.len as u64,
             notes: Vec::new(),
             packet_loss: false,
             truncated: false,
         });
+        let mut framing = Framing::default();
+        head_info(head, cfg, &mut framing, &mut msg.info);
+        let content_type = msg.info.content_type.as_bytes();
+        let content_length = framing.content_length.unwrap_or(0);
+        let send_body = cfg.captures_body(is_request, content_type);
+        msg.save_body = send_body || (content_length > 0 && contains(content_type, b"urlencoded"));
+        msg.send_body = send_body;
+        msg.content_length = content_length;
         (msg, framing)
     }
 
