@@ -5,8 +5,10 @@
 //! (e.g. `live.json`); [`merge_report`] gathers every section into `target/bench/report.json`.
 //!
 //! Inputs: `target/bench-captures/<capture>.json` (packets, bytes, transactions; written by the
-//! generator), `<capture>.verified.json` (events the agent published with 1 and N workers) and
-//! `target/criterion/replay_<capture>/<function>/new/estimates.json` (mean time per replay, ns).
+//! generator), `<capture>.verified.json` (events the agent published with 1 and N workers),
+//! `target/criterion/replay_<capture>/<function>/new/estimates.json` (mean time per replay, ns) and
+//! `<capture>.paired.json` (the ratios as medians of interleaved rounds, which the table shows:
+//! this machine's speed drifts between criterion's groups of samples).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -103,6 +105,10 @@ fn capture_report(target: &Path, meta: &Value, since: Option<SystemTime>) -> Res
     // N times the work of one replay, so N·t₁/t is the most N cores give.
     let ceiling = independent.map(|(n, s)| json!({ "workers": n, "seconds": s, "speedup": n as f64 * one / s }));
     let verified = read_json(&target.join(format!("bench-captures/{name}.verified.json"))).unwrap_or(Value::Null);
+    let paired_path = target.join(format!("bench-captures/{name}.paired.json"));
+    let paired_fresh =
+        std::fs::metadata(&paired_path).and_then(|m| m.modified()).is_ok_and(|t| since.is_none_or(|since| t >= since));
+    let paired = if paired_fresh { read_json(&paired_path).unwrap_or(Value::Null) } else { Value::Null };
     let lost = verified["events_by_workers"]
         .as_object()
         .is_some_and(|m| m.values().any(|v| v.as_u64() != verified["expected"].as_u64()));
@@ -125,6 +131,7 @@ fn capture_report(target: &Path, meta: &Value, since: Option<SystemTime>) -> Res
         })).collect::<Vec<_>>(),
         "agent_vs_baseline_pct": 100.0 * baseline_s / one,
         "ceiling": ceiling.unwrap_or(Value::Null),
+        "paired": paired,
         "verification": verified,
         "events_lost": lost,
     })))
@@ -157,6 +164,10 @@ fn markdown(report: &Value) -> String {
     for c in captures {
         let agents = c["agent"].as_array().unwrap_or(&empty);
         let one = agents.first().cloned().unwrap_or(Value::Null);
+        // The ratios: medians of interleaved rounds when they were measured, else criterion's means.
+        let paired = &c["paired"];
+        let ratio = paired["agent_vs_baseline_pct"].as_f64().or_else(|| c["agent_vs_baseline_pct"].as_f64());
+        let paired_n = paired["workers"].as_u64();
         out.push_str(&format!(
             "| {}{} | {} | {:.0} | {} | {} | {} | {:.0} | {} | {:.1} % |",
             c["name"].as_str().unwrap_or("?"),
@@ -168,17 +179,19 @@ fn markdown(report: &Value) -> String {
             m(&one["packets_per_s"]),
             one["mb_per_s"].as_f64().unwrap_or(f64::NAN),
             m(&one["transactions_per_s"]),
-            c["agent_vs_baseline_pct"].as_f64().unwrap_or(f64::NAN),
+            ratio.unwrap_or(f64::NAN),
         ));
         for a in agents.iter().skip(1) {
-            out.push_str(&format!(" {:.2}× |", a["speedup"].as_f64().unwrap_or(f64::NAN)));
+            let paired_speedup = paired["speedup"].as_f64().filter(|_| paired_n == a["workers"].as_u64());
+            out.push_str(&format!(" {:.2}× |", paired_speedup.or_else(|| a["speedup"].as_f64()).unwrap_or(f64::NAN)));
         }
         if max_workers > 1 {
-            out.push_str(&format!(" {:.2}× |", c["ceiling"]["speedup"].as_f64().unwrap_or(f64::NAN)));
+            let ceiling = paired["ceiling_speedup"].as_f64().or_else(|| c["ceiling"]["speedup"].as_f64());
+            out.push_str(&format!(" {:.2}× |", ceiling.unwrap_or(f64::NAN)));
         }
         out.push('\n');
     }
-    out.push_str("\nMB = frame bytes (the traffic, without pcap record headers); M = millions; ceiling = N independent 1-worker replays run at once (N times the work), the most N cores give on this machine; ⚠ = the agent published fewer events than the generator wrote transactions (see `verification` in replay.json).\n");
+    out.push_str("\nMB = frame bytes (the traffic, without pcap record headers); M = millions; ceiling = N independent 1-worker replays run at once (N times the work), the most N cores give on this machine; ⚠ = the agent published fewer events than the generator wrote transactions (see `verification` in replay.json). Throughput columns are criterion's means; agent/baseline, the speed-up with the most workers and the ceiling are medians of ratios taken within interleaved rounds (`paired` in replay.json), so that they compare runs made under the same conditions.\n");
     out
 }
 
@@ -219,7 +232,10 @@ pub fn run(root: &Path, cargo: Command, opts: &Options) -> Result<()> {
     let mut metas: Vec<PathBuf> = std::fs::read_dir(target.join("bench-captures"))
         .context("no target/bench-captures: run the benchmarks first")?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().ends_with(".verified.json"))
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            name.ends_with(".json") && !name.ends_with(".verified.json") && !name.ends_with(".paired.json")
+        })
         .collect();
     metas.sort();
     let since = (!opts.report_only).then_some(started);

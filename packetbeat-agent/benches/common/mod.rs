@@ -5,7 +5,12 @@
 //! the N-worker speed-up, N independent 1-worker replays at once. Element throughput = packets;
 //! `cargo xtask bench` turns criterion's estimates into packets/s, MB/s, transactions/s and ratios.
 //!
+//! The same ratios are also measured in interleaved rounds ([`paired`]), which is what the report's
+//! ratio columns show.
+//!
 //! Environment: `PB_BENCH_CAPTURES=a,b` runs only captures whose name contains `a` or `b`.
+
+mod paired;
 
 use std::time::Duration;
 
@@ -89,5 +94,6 @@ pub fn replay_captures(c: &mut Criterion, names: &[&str]) {
             });
         }
         g.finish();
+        paired::measure(&path, &registry, workers.len());
     }
 }

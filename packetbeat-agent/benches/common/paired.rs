@@ -1,0 +1,86 @@
+//! The ratios of issue 5 measured in interleaved rounds: in each round the read-and-count baseline,
+//! the agent with 1 worker, with N workers, and N independent 1-worker replays run one after the
+//! other, and the ratios are taken within the round. This machine's speed drifts by 20% and more
+//! over seconds (other guests on the host); criterion measures one function's samples, then the
+//! next's, so a ratio of two of its means can mix a fast minute with a slow one. The median of
+//! per-round ratios compares runs made under the same conditions. Written to
+//! `target/bench-captures/<capture>.paired.json` for `cargo xtask bench`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use packetbeat_agent::protocols::registry::Registry;
+use serde_json::json;
+
+use crate::replay;
+
+/// Rounds (fewer with criterion's `--quick`).
+const ROUNDS: usize = 9;
+const QUICK_ROUNDS: usize = 5;
+
+fn seconds(f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Runs the rounds for the capture at `path` with up to `n` workers and writes the result beside it.
+pub fn measure(path: &Path, registry: &Arc<Registry>, n: usize) {
+    let rounds = if std::env::args().any(|a| a == "--quick") { QUICK_ROUNDS } else { ROUNDS };
+    let replay_with = |workers: usize| replay::replay(path, registry, workers, Box::new(replay::Null));
+    let mut table = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let baseline = seconds(|| {
+            std::hint::black_box(replay::count_packets(path));
+        });
+        let one = seconds(|| {
+            replay_with(1);
+        });
+        let (many, ceiling) = if n > 1 {
+            let many = seconds(|| {
+                replay_with(n);
+            });
+            let ceiling = seconds(|| {
+                std::thread::scope(|s| {
+                    for _ in 0..n {
+                        s.spawn(|| replay_with(1));
+                    }
+                });
+            });
+            (Some(many), Some(ceiling))
+        } else {
+            (None, None)
+        };
+        table.push((baseline, one, many, ceiling));
+    }
+    let column = |f: &dyn Fn(&(f64, f64, Option<f64>, Option<f64>)) -> Option<f64>| {
+        let v: Vec<f64> = table.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| median(v))
+    };
+    let doc = json!({
+        "rounds": table.iter().map(|r| json!({"baseline_s": r.0, "agent_1_s": r.1, "agent_n_s": r.2, "ceiling_s": r.3})).collect::<Vec<_>>(),
+        "workers": n,
+        "median_seconds": {
+            "baseline": column(&|r| Some(r.0)),
+            "agent_1": column(&|r| Some(r.1)),
+            "agent_n": column(&|r| r.2),
+            "ceiling": column(&|r| r.3),
+        },
+        "agent_vs_baseline_pct": column(&|r| Some(100.0 * r.0 / r.1)),
+        "speedup": column(&|r| r.2.map(|many| r.1 / many)),
+        "ceiling_speedup": column(&|r| r.3.map(|c| n as f64 * r.1 / c)),
+    });
+    let file = path.with_extension("paired.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&doc).expect("JSON")).expect("write paired measurement");
+    eprintln!("{}: paired rounds {doc}", path.display());
+}
