@@ -36,6 +36,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Runs the rounds for the capture at `path` with up to `n` workers and writes the result beside it.
 pub fn measure(path: &Path, registry: &Arc<Registry>, n: usize) {
+    // Criterion's profiling mode runs one function under a profiler: nothing to compare.
+    if std::env::args().any(|a| a.starts_with("--profile-time")) {
+        return;
+    }
     let rounds = if std::env::args().any(|a| a == "--quick") { QUICK_ROUNDS } else { ROUNDS };
     let replay_with = |workers: usize| replay::replay(path, registry, workers, Box::new(replay::Null));
     let mut table = Vec::with_capacity(rounds);

@@ -113,8 +113,13 @@ fn ethernet_ipv4_tcp(frame: &[u8], ts: Timestamp) -> Option<TcpSegment<'_>> {
     })
 }
 
-/// [`decode`] by walking the headers one layer at a time: every framing, every check.
-fn decode_walk(link: LinkType, frame: &[u8], ts: Timestamp) -> Result<TcpSegment<'_>, DecodeError> {
+/// [`decode`] by walking the headers one layer at a time: every framing, every check. `decode`
+/// takes this way for every frame its fixed-offset reading declines; it is public so that the
+/// fuzzer can hold the two to the same answer on any bytes.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_walk(link: LinkType, frame: &[u8], ts: Timestamp) -> Result<TcpSegment<'_>, DecodeError> {
     let mut l2 = L2::default();
     let net = match link {
         LinkType::Ethernet => ethernet(frame, &mut l2)?,

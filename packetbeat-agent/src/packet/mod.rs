@@ -10,7 +10,7 @@ mod peek;
 
 use std::net::IpAddr;
 
-pub use decode::decode;
+pub use decode::{decode, decode_walk};
 pub use flow_hash::flow_hash;
 pub use peek::peek_flow_hash;
 
