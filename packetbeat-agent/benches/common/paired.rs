@@ -19,6 +19,14 @@ use crate::replay;
 const ROUNDS: usize = 9;
 const QUICK_ROUNDS: usize = 5;
 
+/// One round's times, in seconds (`None` with one worker: nothing to scale).
+struct Round {
+    baseline: f64,
+    one: f64,
+    many: Option<f64>,
+    ceiling: Option<f64>,
+}
+
 fn seconds(f: impl FnOnce()) -> f64 {
     let t = Instant::now();
     f();
@@ -69,24 +77,27 @@ pub fn measure(path: &Path, registry: &Arc<Registry>, n: usize) {
         } else {
             (None, None)
         };
-        table.push((baseline, one, many, ceiling));
+        table.push(Round { baseline, one, many, ceiling });
     }
-    let column = |f: &dyn Fn(&(f64, f64, Option<f64>, Option<f64>)) -> Option<f64>| {
+    let column = |f: &dyn Fn(&Round) -> Option<f64>| {
         let v: Vec<f64> = table.iter().filter_map(f).collect();
         (!v.is_empty()).then(|| median(v))
     };
     let doc = json!({
-        "rounds": table.iter().map(|r| json!({"baseline_s": r.0, "agent_1_s": r.1, "agent_n_s": r.2, "ceiling_s": r.3})).collect::<Vec<_>>(),
+        "rounds": table
+            .iter()
+            .map(|r| json!({"baseline_s": r.baseline, "agent_1_s": r.one, "agent_n_s": r.many, "ceiling_s": r.ceiling}))
+            .collect::<Vec<_>>(),
         "workers": n,
         "median_seconds": {
-            "baseline": column(&|r| Some(r.0)),
-            "agent_1": column(&|r| Some(r.1)),
-            "agent_n": column(&|r| r.2),
-            "ceiling": column(&|r| r.3),
+            "baseline": column(&|r| Some(r.baseline)),
+            "agent_1": column(&|r| Some(r.one)),
+            "agent_n": column(&|r| r.many),
+            "ceiling": column(&|r| r.ceiling),
         },
-        "agent_vs_baseline_pct": column(&|r| Some(100.0 * r.0 / r.1)),
-        "speedup": column(&|r| r.2.map(|many| r.1 / many)),
-        "ceiling_speedup": column(&|r| r.3.map(|c| n as f64 * r.1 / c)),
+        "agent_vs_baseline_pct": column(&|r| Some(100.0 * r.baseline / r.one)),
+        "speedup": column(&|r| r.many.map(|many| r.one / many)),
+        "ceiling_speedup": column(&|r| r.ceiling.map(|c| n as f64 * r.one / c)),
     });
     let file = path.with_extension("paired.json");
     std::fs::write(&file, serde_json::to_vec_pretty(&doc).expect("JSON")).expect("write paired measurement");
