@@ -23,6 +23,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{CaptureError, PacketSource, Poll, RawPacket, SourceCounter};
@@ -183,10 +184,20 @@ impl ClassicPcap {
     }
 }
 
-impl PacketSource for PcapFileSource {
-    /// Hands out up to 256 frames; files never wait, so `timeout` is unused. After `End` or an
+/// What [`PcapFileSource::poll_shared`] calls for each frame: its buffer, where it starts there, the
+/// frame.
+pub type SharedFrame<'f> = dyn FnMut(&Arc<[u8]>, usize, RawPacket<'_>) + 'f;
+
+impl PcapFileSource {
+    /// [`PacketSource::poll`], also telling the callback the buffer each frame lies in and where
+    /// the frame starts in it. A clone of the buffer keeps the frame readable, on another thread and
+    /// after later polls: the reader never writes a buffer someone else holds. Replay with several
+    /// workers hands frames over so, without copying them. Up to 256 frames; after `End` or an
     /// error, every later call returns `End`.
-    fn poll(&mut self, _timeout: Duration, f: &mut dyn FnMut(RawPacket<'_>)) -> Result<Poll, CaptureError> {
+    ///
+    /// # Errors
+    /// As [`PacketSource::poll`].
+    pub fn poll_shared(&mut self, f: &mut SharedFrame<'_>) -> Result<Poll, CaptureError> {
         let mut n = 0;
         while n < BATCH && !self.done {
             let record = match self.next_record() {
@@ -200,14 +211,24 @@ impl PacketSource for PcapFileSource {
                     return Err(e);
                 }
             };
-            let data = self.reader.available().get(record.data_at..record.data_at + record.caplen).unwrap_or_default();
-            f(RawPacket { ts: record.ts, link: record.link, data, wire_len: record.wire_len });
+            let (buf, start) = self.reader.buffer();
+            let at = start + record.data_at;
+            let data = buf.get(at..at + record.caplen).unwrap_or_default();
+            f(buf, at, RawPacket { ts: record.ts, link: record.link, data, wire_len: record.wire_len });
             self.packets += 1;
             self.bytes += data.len() as u64;
             self.reader.consume(record.consume);
             n += 1;
         }
         Ok(if n == 0 { Poll::End } else { Poll::Packets(n) })
+    }
+}
+
+impl PacketSource for PcapFileSource {
+    /// Hands out up to 256 frames; files never wait, so `timeout` is unused. After `End` or an
+    /// error, every later call returns `End`.
+    fn poll(&mut self, _timeout: Duration, f: &mut dyn FnMut(RawPacket<'_>)) -> Result<Poll, CaptureError> {
+        self.poll_shared(&mut |_, _, pkt| f(pkt))
     }
 
     fn counters(&self) -> Vec<SourceCounter> {

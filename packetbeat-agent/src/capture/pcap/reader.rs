@@ -1,12 +1,15 @@
 //! The buffered input under both file formats: one fixed buffer, refilled in large reads, that
 //! records are parsed from and handed out of in place.
 //!
-//! The buffer is allocated once and never grows, so a record length read from the file can never
-//! cause an allocation: callers check lengths against [`BUF_LEN`] before asking for that many bytes.
+//! The buffer never grows, so a record length read from the file can never cause an allocation:
+//! callers check lengths against [`BUF_LEN`] before asking for that many bytes. It is shared
+//! (`Arc`) so that replay with several workers can hand frames to them without copying: a buffer
+//! someone else still holds is never written again (the next read goes to a spare one).
 //! It also owns what every error message needs (the file name and the byte offset), and the
 //! truncated-record counter, because "the file ended inside a record" is found here.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use crate::capture::CaptureError;
 
@@ -52,7 +55,12 @@ impl Endian {
 
 pub(super) struct Reader {
     inner: Box<dyn Read + Send>,
-    buf: Box<[u8]>,
+    /// The buffer. Frames handed out as shared ([`Reader::buffer`]) may keep it after they are
+    /// consumed: it is then never written again, and the next read goes to a buffer of its own
+    /// (see [`Reader::own_buffer`]).
+    buf: Arc<[u8]>,
+    /// Replaced buffers, reused once no one else holds them (at most [`MAX_SPARE`]).
+    spare: Vec<Arc<[u8]>>,
     start: usize,
     end: usize,
     /// File offset of `buf[start]`, for error messages.
@@ -62,22 +70,46 @@ pub(super) struct Reader {
     pub(super) truncated_records: u64,
 }
 
+/// Replaced buffers kept for reuse.
+const MAX_SPARE: usize = 32;
+
+fn new_buffer() -> Arc<[u8]> {
+    Arc::from(vec![0; BUF_LEN])
+}
+
 impl Reader {
     pub(super) fn new(inner: Box<dyn Read + Send>, name: String) -> Self {
-        Self {
-            inner,
-            buf: vec![0; BUF_LEN].into_boxed_slice(),
-            start: 0,
-            end: 0,
-            offset: 0,
-            name,
-            truncated_records: 0,
-        }
+        Self { inner, buf: new_buffer(), spare: Vec::new(), start: 0, end: 0, offset: 0, name, truncated_records: 0 }
     }
 
     /// The buffered bytes not yet consumed.
     pub(super) fn available(&self) -> &[u8] {
         self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+
+    /// The buffer [`Reader::available`] lies in, and where in it that starts: a clone keeps the
+    /// bytes readable (and unchanged) after they are consumed.
+    pub(super) fn buffer(&self) -> (&Arc<[u8]>, usize) {
+        (&self.buf, self.start)
+    }
+
+    /// Makes the buffer this reader's alone before it is written: when frames handed out still hold
+    /// it, the unconsumed bytes move to a spare buffer no one holds any more (or a new one).
+    fn own_buffer(&mut self) {
+        if Arc::get_mut(&mut self.buf).is_some() {
+            return;
+        }
+        let free = self.spare.iter_mut().position(|b| Arc::get_mut(b).is_some());
+        let mut fresh = free.map_or_else(new_buffer, |i| self.spare.swap_remove(i));
+        let have = self.end - self.start;
+        if let (Some(to), Some(from)) = (Arc::get_mut(&mut fresh), self.buf.get(self.start..self.end)) {
+            to[..have].copy_from_slice(from);
+        }
+        let held = std::mem::replace(&mut self.buf, fresh);
+        if self.spare.len() < MAX_SPARE {
+            self.spare.push(held);
+        }
+        (self.start, self.end) = (0, have);
     }
 
     /// Makes at least `n` bytes available; `false` when the file ends first.
@@ -88,13 +120,16 @@ impl Reader {
         if self.end - self.start >= n {
             return Ok(true);
         }
-        if self.start + n > self.buf.len() {
-            self.buf.copy_within(self.start..self.end, 0);
+        self.own_buffer();
+        let buf = Arc::get_mut(&mut self.buf).unwrap_or_default();
+        if self.start + n > buf.len() {
+            buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
         while self.end - self.start < n {
-            match self.inner.read(&mut self.buf[self.end..]) {
+            let Some(room) = buf.get_mut(self.end..) else { return Ok(false) };
+            match self.inner.read(room) {
                 Ok(0) => return Ok(false),
                 Ok(read) => self.end += read,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -120,8 +155,10 @@ impl Reader {
         while n > 0 {
             self.start = 0;
             self.end = 0;
-            let want = usize::try_from(n).unwrap_or(usize::MAX).min(self.buf.len());
-            match self.inner.read(&mut self.buf[..want]) {
+            self.own_buffer();
+            let buf = Arc::get_mut(&mut self.buf).unwrap_or_default();
+            let want = usize::try_from(n).unwrap_or(usize::MAX).min(buf.len());
+            match self.inner.read(buf.get_mut(..want).unwrap_or_default()) {
                 Ok(0) => {
                     self.truncated_records += 1;
                     return Ok(false);

@@ -289,6 +289,61 @@ fn large_records_across_buffer_refills() {
     assert_eq!(counter(&src, "pcap.bytes"), sizes.iter().sum::<usize>() as u64);
 }
 
+/// Frames handed out with their buffer stay readable and unchanged while the reader goes on (it
+/// moves to another buffer instead of writing one still held), and buffers come back into use once
+/// released: what replay with several workers relies on.
+#[test]
+fn shared_frames_outlive_the_reads_after_them() {
+    let frame =
+        |i: usize| -> Vec<u8> { (0..100 + i % 1500).map(|j| u8::try_from((i * 7 + j) % 251).unwrap()).collect() };
+    let mut pcap = pcap_header(false, false, 1);
+    let mut ng = Ng::new(false);
+    ng.shb().idb(1, 65_535, &[]);
+    for i in 0..3_000 {
+        pcap.extend(pcap_record(false, 0, 0, &frame(i), 2_000));
+        ng.epb(0, 0, &frame(i), 2_000);
+    }
+    for bytes in [pcap, ng.bytes()] {
+        for trickle in [false, true] {
+            let mut src = if trickle {
+                PcapFileSource::from_reader(Trickle(Cursor::new(bytes.clone())), "trickle").unwrap()
+            } else {
+                source(bytes.clone()).unwrap()
+            };
+            // Keep every frame's buffer until the end, as a slow worker would.
+            let mut held: Vec<(Arc<[u8]>, usize, usize)> = Vec::new();
+            while src.poll_shared(&mut |buf, at, p| held.push((Arc::clone(buf), at, p.data.len()))).unwrap()
+                != Poll::End
+            {}
+            assert_eq!(held.len(), 3_000);
+            for (i, (buf, at, len)) in held.iter().enumerate() {
+                assert_eq!(&buf[*at..at + len], &frame(i)[..], "frame {i}, trickle {trickle}");
+            }
+        }
+    }
+    // Released at once (a fast worker): the reader keeps reusing a few buffers.
+    let mut file = pcap_header(false, false, 1);
+    for i in 0..3_000 {
+        file.extend(pcap_record(false, 0, 0, &frame(i), 2_000));
+    }
+    let mut src = source(file).unwrap();
+    let mut distinct: Vec<*const u8> = Vec::new();
+    let mut n = 0;
+    while src
+        .poll_shared(&mut |buf, at, p| {
+            assert_eq!(&buf[at..at + p.data.len()], &frame(n)[..]);
+            n += 1;
+            if !distinct.contains(&buf.as_ptr()) {
+                distinct.push(buf.as_ptr());
+            }
+        })
+        .unwrap()
+        != Poll::End
+    {}
+    assert_eq!(n, 3_000);
+    assert!(distinct.len() <= 2, "{} buffers for frames released at once", distinct.len());
+}
+
 #[test]
 fn one_byte_reads() {
     let mut file = pcap_header(false, true, 1);
