@@ -1,6 +1,7 @@
 //! Sharding must not change what is found: replaying the same capture with 1 and with 3 workers,
-//! each reading the file and keeping its flow-hash shard or fed by one dispatching reader, gives the
-//! same transactions (order across connections may differ; within one it may not).
+//! fed by the replay reader (frames handed over in its shared buffers) or by the live dispatcher
+//! (segments copied into batches), gives the same transactions (order across connections may
+//! differ; within one it may not).
 
 #[path = "support/replay.rs"]
 mod replay;

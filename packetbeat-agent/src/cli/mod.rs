@@ -13,7 +13,6 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
 use crate::capture::pcap::PcapFileSource;
-use crate::capture::PacketSource;
 use crate::config::{self, Config};
 use crate::event::envelope::AgentInfo;
 use crate::metrics::Metrics;
@@ -251,20 +250,12 @@ fn pipeline_config(
 fn replay(g: &Global, file: &Path) -> anyhow::Result<()> {
     let (cfg, registry) = load(g)?;
     let workers = cfg.packetbeat.workers.unwrap_or(1).max(1);
-    // One reader per worker, each keeping its own flows: no thread hands packets to another. Each
-    // reads the file itself, into a buffer that stays in its own core's cache: one read shared by all
-    // (blocks written on one core, parsed on the others) cost more than the copies it saved.
-    let sources = (0..workers)
-        .map(|_| {
-            PcapFileSource::open(file)
-                .map(|s| Box::new(s) as Box<dyn PacketSource>)
-                .with_context(|| format!("cannot replay {}", file.display()))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Read once; with several workers each gets its connections' frames without a copy.
+    let source = PcapFileSource::open(file).with_context(|| format!("cannot replay {}", file.display()))?;
     let metrics = Arc::new(Metrics::default());
     let pc = pipeline_config(&cfg, registry, Mode::Replay, workers, &metrics)?;
     let output = open_output(&cfg, &metrics)?;
-    let summary = pipeline::run_fanout(sources, pc, output, pipeline::Split::FlowHash)?;
+    let summary = pipeline::run_replay(source, pc, output)?;
     tracing::info!(
         "replay of {} done: {} events; counters: {}",
         file.display(),
@@ -295,7 +286,7 @@ fn run_live(g: &Global) -> anyhow::Result<()> {
         cfg.packetbeat.interfaces.kind
     );
     let output = open_output(&cfg, &metrics)?;
-    let summary = pipeline::run_fanout(sources, pc, output, pipeline::Split::Kernel)?;
+    let summary = pipeline::run_fanout(sources, pc, output)?;
     drop(watcher);
     tracing::info!("stopped: {} events; counters: {}", summary.events_written, metrics.summary());
     Ok(())

@@ -1,11 +1,12 @@
-//! The flow hash of a frame without decoding it, for replay workers that skip other shards' frames.
+//! The flow hash of a frame without decoding it, for the replay reader that places every frame with
+//! the worker owning its connection (see `pipeline::replay`).
 //!
-//! With N replay workers every worker walks the whole file and keeps the connections of its shard.
-//! Decoding a frame only to find it belongs to another worker cost about as much as reading it, so
-//! the common framings (Ethernet without VLAN tags, Linux cooked v1/v2, raw IPv4, all carrying
-//! IPv4/TCP) are hashed straight from the bytes at their fixed offsets. Whatever this cannot read is
-//! left to the full decoder and [`flow_hash`](super::flow_hash) of its segment: this reads the same
-//! address and port bytes the decoder does, so a frame gets the same hash either way.
+//! Decoding a frame in the reader only to find its worker would cost about as much as reading it,
+//! and its worker decodes it anyway, so the common framings (Ethernet without VLAN tags, Linux
+//! cooked v1/v2, raw IPv4, all carrying IPv4/TCP) are hashed straight from the bytes at their fixed
+//! offsets. Whatever this cannot read is left to the full decoder and [`flow_hash`](super::flow_hash)
+//! of its segment: this reads the same address and port bytes the decoder does, so a frame gets the
+//! same hash either way.
 
 use super::decode::{ETHERTYPE_IPV4, IPPROTO_TCP, LINUX_SLL2_LEN, LINUX_SLL_LEN};
 use super::flow_hash::flow_hash_v4;

@@ -6,7 +6,7 @@
 //! that worker's batch; full batches travel over bounded channels and come back empty through a
 //! free list, so the steady state allocates nothing. The output runs on its own thread behind a
 //! bounded queue: replay blocks on it (nothing is lost), live capture drops and counts instead of
-//! stalling the kernel ring.
+//! stalling the kernel ring. Replay with several workers has its own hand-off ([`replay`]).
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,10 +20,14 @@ use crate::capture::{PacketSource, Poll, RawPacket};
 use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::output::{Chunk, Output};
-use crate::packet::{decode, flow_hash, peek_flow_hash, DecodeError, TcpFlags, TcpSegment};
+use crate::packet::{decode, flow_hash, DecodeError, TcpFlags, TcpSegment};
 use crate::protocols::registry::Registry;
 use crate::time::Timestamp;
 use crate::worker::{PublishSettings, Publisher, Worker};
+
+mod replay;
+
+pub use replay::run_replay;
 
 /// Segments per batch sent to a worker.
 const BATCH_SEGMENTS: usize = 256;
@@ -81,10 +85,9 @@ impl DecodeStats {
         }
     }
 
-    /// Stores these counters and, unless `with_source` is false (another worker reads the same file
-    /// and reports it), the source's.
-    fn store_with(&self, metrics: &Metrics, source: &dyn PacketSource, slot: &str, with_source: bool) {
-        let mut c: Vec<(String, u64)> = [
+    /// The counters by name.
+    fn named(&self) -> Vec<(String, u64)> {
+        [
             ("decode.frames", self.frames),
             ("decode.truncated", self.truncated),
             ("decode.not_tcp", self.not_tcp),
@@ -93,15 +96,14 @@ impl DecodeStats {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        if with_source {
-            c.extend(source.counters().into_iter().map(|(k, v)| (k.to_owned(), v)));
-        }
-        metrics.store(slot, c);
+        .collect()
     }
 
+    /// Stores these counters and the source's in `slot`.
     fn store(&self, metrics: &Metrics, source: &dyn PacketSource, slot: &str) {
-        self.store_with(metrics, source, slot, true);
+        let mut c = self.named();
+        c.extend(source.counters().into_iter().map(|(k, v)| (k.to_owned(), v)));
+        metrics.store(slot, c);
     }
 }
 
@@ -214,26 +216,16 @@ pub fn run(source: &mut dyn PacketSource, cfg: PipelineConfig, output: Box<dyn O
     let (out_tx, free_rx, output_thread) = spawn_output(&cfg, output)?;
     let publish = publish_settings(&cfg);
     let capture_result = if cfg.workers <= 1 {
-        run_inline(source, &cfg, Publisher::new(publish, out_tx, free_rx), 0, None)
+        run_inline(source, &cfg, Publisher::new(publish, out_tx, free_rx), 0)
     } else {
         run_sharded(source, &cfg, &publish, &out_tx, &free_rx).map(|()| drop(out_tx))
     };
     join_output(output_thread, capture_result)
 }
 
-/// How the sources of [`run_fanout`] divide the traffic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Split {
-    /// The kernel already sharded it (AF_PACKET `PACKET_FANOUT_HASH`, a symmetric flow hash).
-    Kernel,
-    /// Every source holds all of it (the same capture file opened once per worker): worker `i` of
-    /// `n` keeps the segments whose symmetric flow hash is `i`, the others skip them after decoding.
-    FlowHash,
-}
-
-/// Runs one worker per source, each on its own thread and reading only its own source, so no thread
-/// hands packets to another (no dispatcher, no copies between threads). With one source this is
-/// [`run`].
+/// Runs one worker per source, each on its own thread and reading only its own source (the kernel
+/// already divided the traffic: AF_PACKET's `PACKET_FANOUT_HASH`, a symmetric flow hash), so no
+/// thread hands packets to another. With one source this is [`run`].
 ///
 /// # Errors
 /// A capture error of any source, or the output failed.
@@ -241,7 +233,6 @@ pub fn run_fanout(
     mut sources: Vec<Box<dyn PacketSource>>,
     mut cfg: PipelineConfig,
     output: Box<dyn Output>,
-    split: Split,
 ) -> anyhow::Result<Summary> {
     if sources.len() <= 1 {
         let Some(source) = sources.first_mut() else { anyhow::bail!("no capture source") };
@@ -250,7 +241,6 @@ pub fn run_fanout(
     cfg.workers = sources.len();
     let (out_tx, free_rx, output_thread) = spawn_output(&cfg, output)?;
     let publish = publish_settings(&cfg);
-    let n = sources.len();
     let cfg = &cfg;
     let capture_result = thread::scope(|scope| {
         let handles: Vec<_> = sources
@@ -258,26 +248,30 @@ pub fn run_fanout(
             .enumerate()
             .map(|(id, source)| {
                 let publisher = Publisher::new(publish.clone(), out_tx.clone(), free_rx.clone());
-                thread::Builder::new().name(format!("worker-{id}")).spawn_scoped(scope, move || {
-                    let shard = (split == Split::FlowHash).then_some((id, n));
-                    run_inline(source.as_mut(), cfg, publisher, id, shard)
-                })
+                thread::Builder::new()
+                    .name(format!("worker-{id}"))
+                    .spawn_scoped(scope, move || run_inline(source.as_mut(), cfg, publisher, id))
             })
             .collect();
-        let mut result = Ok(());
-        for h in handles {
-            let r = match h {
-                Ok(h) => h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked"))),
-                Err(e) => Err(e.into()),
-            };
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
+        join_all(handles)
     });
     drop(out_tx);
     join_output(output_thread, capture_result)
+}
+
+/// Waits for worker threads; the first error (or panic) is the result.
+fn join_all(handles: Vec<std::io::Result<thread::ScopedJoinHandle<'_, anyhow::Result<()>>>>) -> anyhow::Result<()> {
+    let mut result = Ok(());
+    for h in handles {
+        let r = match h {
+            Ok(h) => h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked"))),
+            Err(e) => Err(e.into()),
+        };
+        if result.is_ok() {
+            result = r;
+        }
+    }
+    result
 }
 
 fn publish_settings(cfg: &PipelineConfig) -> PublishSettings {
@@ -403,14 +397,12 @@ impl MetricsLog {
     }
 }
 
-/// One worker reading `source` itself; `id` names its counters. With `shard = (i, n)` the source
-/// holds every worker's traffic and this one keeps only flow-hash shard `i` of `n`.
+/// One worker reading `source` itself; `id` names its counters.
 fn run_inline(
     source: &mut dyn PacketSource,
     cfg: &PipelineConfig,
     publisher: Publisher,
     id: usize,
-    shard: Option<(usize, usize)>,
 ) -> anyhow::Result<()> {
     let mut worker = Worker::new(id, Arc::clone(&cfg.registry), &cfg.limits, publisher, Arc::clone(&cfg.metrics));
     let slot = if id == 0 { "capture".to_owned() } else { format!("capture.{id}") };
@@ -418,31 +410,15 @@ fn run_inline(
     let mut dstats = DecodeStats::default();
     let mut log = MetricsLog { period: cfg.metrics_period, last: Instant::now() };
     let mut stop = Stopping::default();
-    // Frames that are not segments (those no shard placed from their bytes) and the source's own
-    // counters are counted once, by shard 0.
-    let counts_errors = shard.is_none_or(|(i, _)| i == 0);
     loop {
         let r = source.poll(stop.timeout(), &mut |pkt: RawPacket<'_>| {
-            // A shard places common frames from their bytes (`Some(mine)`) and skips other shards'
-            // undecoded; a frame placed so is counted by its shard even when it fails to decode.
-            let mine = shard.and_then(|(i, n)| Some(shard_index(peek_flow_hash(pkt.link, pkt.data)?, n) == i));
-            if mine == Some(false) {
-                return;
-            }
+            dstats.frames += 1;
             match decode(pkt.link, pkt.data, pkt.ts) {
                 Ok(mut seg) => {
-                    if mine.is_none() && shard.is_some_and(|(i, n)| shard_of(&seg, n) != i) {
-                        return;
-                    }
-                    dstats.frames += 1;
                     seg.frame_len = pkt.wire_len;
                     worker.on_segment(&seg);
                 }
-                Err(e) if counts_errors || mine.is_some() => {
-                    dstats.frames += 1;
-                    dstats.count(e);
-                }
-                Err(_) => {}
+                Err(e) => dstats.count(e),
             }
         });
         match r {
@@ -452,12 +428,12 @@ fn run_inline(
             Ok(Poll::Packets(_)) => worker.end_batch(),
             Err(e) => {
                 worker.finish();
-                dstats.store_with(&cfg.metrics, source, &slot, counts_errors);
+                dstats.store(&cfg.metrics, source, &slot);
                 return Err(e.into());
             }
         }
         if cfg.mode == Mode::Live {
-            dstats.store_with(&cfg.metrics, source, &slot, counts_errors);
+            dstats.store(&cfg.metrics, source, &slot);
             log.maybe_log(&cfg.metrics);
         }
         if stop.check(&cfg.stop) {
@@ -465,7 +441,7 @@ fn run_inline(
         }
     }
     worker.finish();
-    dstats.store_with(&cfg.metrics, source, &slot, counts_errors);
+    dstats.store(&cfg.metrics, source, &slot);
     Ok(())
 }
 

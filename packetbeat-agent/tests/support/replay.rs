@@ -67,14 +67,11 @@ pub fn config(registry: &Arc<Registry>, workers: usize) -> PipelineConfig {
     }
 }
 
-/// Replays `path` into `output` as the CLI does (one reader per worker); returns the events written.
+/// Replays `path` into `output` as the CLI does (the file read once, each worker handed its
+/// connections' frames); returns the events written.
 pub fn replay(path: &Path, registry: &Arc<Registry>, workers: usize, output: Box<dyn Output>) -> u64 {
-    let sources = (0..workers.max(1))
-        .map(|_| Box::new(PcapFileSource::open(path).expect("open capture")) as Box<dyn PacketSource>)
-        .collect();
-    pipeline::run_fanout(sources, config(registry, workers), output, pipeline::Split::FlowHash)
-        .expect("replay")
-        .events_written
+    let source = PcapFileSource::open(path).expect("open capture");
+    pipeline::run_replay(source, config(registry, workers), output).expect("replay").events_written
 }
 
 /// Replays `path` through the dispatcher (one reader sharding to `workers` threads), the path live
