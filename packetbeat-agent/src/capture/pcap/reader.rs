@@ -70,8 +70,9 @@ pub(super) struct Reader {
     pub(super) truncated_records: u64,
 }
 
-/// Replaced buffers kept for reuse.
-const MAX_SPARE: usize = 32;
+/// Replaced buffers kept for reuse: more than replay's workers hold at most (their queued batches),
+/// so that a steady replay allocates none.
+const MAX_SPARE: usize = 96;
 
 fn new_buffer() -> Arc<[u8]> {
     Arc::from(vec![0; BUF_LEN])
