@@ -74,8 +74,10 @@ pub(super) struct Reader {
 /// so that a steady replay allocates none.
 const MAX_SPARE: usize = 96;
 
+/// A zeroed buffer, written in place: `Arc::from(vec![0; n])` would zero one allocation and copy
+/// it into a second (an iterator of known length is collected into a single allocation).
 fn new_buffer() -> Arc<[u8]> {
-    Arc::from(vec![0; BUF_LEN])
+    std::iter::repeat_n(0u8, BUF_LEN).collect()
 }
 
 impl Reader {
