@@ -41,6 +41,8 @@ pub fn worker_counts() -> Vec<usize> {
 /// the generator's transactions is measured anyway but written to `<capture>.verified.json`, which
 /// `cargo xtask bench` flags and fails on: a run that loses transactions is not a valid figure.
 pub fn replay_captures(c: &mut Criterion, names: &[&str]) {
+    // As the agent's `main` does.
+    packetbeat_agent::memory::disable_transparent_huge_pages();
     for name in names.iter().filter(|n| selected(n)) {
         let capture = CAPTURES.iter().find(|k| k.name == *name).expect("capture in CAPTURES");
         let (path, meta) = capture.ensure();

@@ -126,6 +126,8 @@ fn init_logging(cfg: Option<&Config>, debug: bool) {
 /// Runs the CLI; returns the process exit code.
 #[must_use]
 pub fn main() -> i32 {
+    // Before the threads and tables exist; refused only by kernels older than 3.15.
+    let _ = crate::memory::disable_transparent_huge_pages();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(()) => 0,
