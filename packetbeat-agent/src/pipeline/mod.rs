@@ -102,8 +102,34 @@ impl DecodeStats {
     /// Stores these counters and the source's in `slot`.
     fn store(&self, metrics: &Metrics, source: &dyn PacketSource, slot: &str) {
         let mut c = self.named();
-        c.extend(source.counters().into_iter().map(|(k, v)| (k.to_owned(), v)));
+        c.extend(source_counters(source));
         metrics.store(slot, c);
+    }
+}
+
+/// A source's counters by name.
+fn source_counters(source: &dyn PacketSource) -> Vec<(String, u64)> {
+    source.counters().into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// A worker as every pipeline builds one: the configured protocols, limits and flow reporting.
+fn new_worker(id: usize, cfg: &PipelineConfig, publisher: Publisher) -> Worker {
+    let mut worker = Worker::new(id, Arc::clone(&cfg.registry), &cfg.limits, publisher, Arc::clone(&cfg.metrics));
+    worker.enable_flows(cfg.flows);
+    worker
+}
+
+/// Decodes one frame for `worker`, or counts why it is not a TCP segment. Inlined into each loop
+/// that calls it, as the code it replaced was (once per frame).
+#[inline(always)]
+fn handle_frame(worker: &mut Worker, dstats: &mut DecodeStats, pkt: RawPacket<'_>) {
+    dstats.frames += 1;
+    match decode(pkt.link, pkt.data, pkt.ts) {
+        Ok(mut seg) => {
+            seg.frame_len = pkt.wire_len;
+            worker.on_segment(&seg);
+        }
+        Err(e) => dstats.count(e),
     }
 }
 
@@ -404,23 +430,13 @@ fn run_inline(
     publisher: Publisher,
     id: usize,
 ) -> anyhow::Result<()> {
-    let mut worker = Worker::new(id, Arc::clone(&cfg.registry), &cfg.limits, publisher, Arc::clone(&cfg.metrics));
+    let mut worker = new_worker(id, cfg, publisher);
     let slot = if id == 0 { "capture".to_owned() } else { format!("capture.{id}") };
-    worker.enable_flows(cfg.flows);
     let mut dstats = DecodeStats::default();
     let mut log = MetricsLog { period: cfg.metrics_period, last: Instant::now() };
     let mut stop = Stopping::default();
     loop {
-        let r = source.poll(stop.timeout(), &mut |pkt: RawPacket<'_>| {
-            dstats.frames += 1;
-            match decode(pkt.link, pkt.data, pkt.ts) {
-                Ok(mut seg) => {
-                    seg.frame_len = pkt.wire_len;
-                    worker.on_segment(&seg);
-                }
-                Err(e) => dstats.count(e),
-            }
-        });
+        let r = source.poll(stop.timeout(), &mut |pkt| handle_frame(&mut worker, &mut dstats, pkt));
         match r {
             Ok(Poll::End) => break,
             Ok(Poll::Idle) if stop.started() => break,
@@ -459,14 +475,7 @@ fn run_sharded(
     for id in 0..n {
         let (tx, rx) = bounded::<WorkerMsg>(4);
         senders.push(tx);
-        let mut worker = Worker::new(
-            id,
-            Arc::clone(&cfg.registry),
-            &cfg.limits,
-            Publisher::new(publish.clone(), out_tx.clone(), free_chunks.clone()),
-            Arc::clone(&cfg.metrics),
-        );
-        worker.enable_flows(cfg.flows);
+        let mut worker = new_worker(id, cfg, Publisher::new(publish.clone(), out_tx.clone(), free_chunks.clone()));
         let free_tx = free_tx.clone();
         handles.push(
             thread::Builder::new()

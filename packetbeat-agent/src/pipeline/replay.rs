@@ -20,14 +20,17 @@ use std::thread;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use super::{join_all, join_output, publish_settings, shard_index, shard_of, spawn_output, DecodeStats};
+use super::{
+    handle_frame, join_all, join_output, new_worker, publish_settings, shard_index, shard_of, source_counters,
+};
+use super::{spawn_output, DecodeStats};
 use super::{PipelineConfig, Summary};
 use crate::capture::pcap::PcapFileSource;
-use crate::capture::{PacketSource, Poll, RawPacket};
+use crate::capture::{Poll, RawPacket};
 use crate::output::Output;
 use crate::packet::{decode, peek_flow_hash, LinkType};
 use crate::time::Timestamp;
-use crate::worker::{Publisher, Worker};
+use crate::worker::Publisher;
 
 /// Frames per batch; a batch also ends where the reader moves to another buffer.
 const BATCH_FRAMES: usize = 1024;
@@ -116,7 +119,7 @@ pub fn run_replay(mut source: PcapFileSource, cfg: PipelineConfig, output: Box<d
         // The workers end when their queues are closed and drained.
         drop(hand);
         let workers = join_all(handles);
-        cfg.metrics.store("capture", source.counters().into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+        cfg.metrics.store("capture", source_counters(&source));
         read.map_err(anyhow::Error::from).and(workers)
     });
     drop(out_tx);
@@ -161,20 +164,12 @@ fn run_worker(
     rx: &Receiver<Batch>,
     back: &Sender<Vec<Frame>>,
 ) -> anyhow::Result<()> {
-    let mut worker = Worker::new(id, Arc::clone(&cfg.registry), &cfg.limits, publisher, Arc::clone(&cfg.metrics));
-    worker.enable_flows(cfg.flows);
+    let mut worker = new_worker(id, cfg, publisher);
     let mut dstats = DecodeStats::default();
     for Batch { buf, mut frames } in rx {
         for f in &frames {
             let data = buf.get(f.at..f.at + f.len).unwrap_or_default();
-            dstats.frames += 1;
-            match decode(f.link, data, f.ts) {
-                Ok(mut seg) => {
-                    seg.frame_len = f.wire_len;
-                    worker.on_segment(&seg);
-                }
-                Err(e) => dstats.count(e),
-            }
+            handle_frame(&mut worker, &mut dstats, RawPacket { ts: f.ts, link: f.link, data, wire_len: f.wire_len });
         }
         worker.end_batch();
         // Let go of the buffer first: the reader reuses it once no batch holds it.
