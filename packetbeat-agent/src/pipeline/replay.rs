@@ -39,6 +39,31 @@ const BATCH_FRAMES: usize = 1024;
 /// workers on the HTTP keep-alive capture, 32 gave 1.55×. A batch holds one reader buffer.
 const QUEUED_BATCHES: usize = 32;
 
+/// How many frames ahead of the one being handled a worker asks for the next frame's headers.
+/// The reader wrote them on another core, and a worker's first read of each frame was a cache miss
+/// on the critical path: `decode` took 11-13% of a 2-worker replay's samples against 1% in a
+/// 1-worker one. Fetching one frame ahead only moved the stall to the code after `decode`; 4 to 16
+/// frames ahead all did better, by about as much (2-worker replays of the HTTP keep-alive and small
+/// captures, 20-30 interleaved runs: median wall time 9% lower, CPU time 8-14% lower).
+const PREFETCH_AHEAD: usize = 8;
+
+/// Asks the CPU to bring the first two cache lines at `buf[at..]` (link, IP and TCP headers, and
+/// the start of the payload) into this core's cache; a hint with no effect on what the program does.
+#[inline(always)]
+fn prefetch_head(buf: &[u8], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for line in [at, at + 64] {
+        if let Some(b) = buf.get(line) {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            // SAFETY: a prefetch never faults and reads nothing the program sees; the address is
+            // also inside `buf`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(b).cast()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (buf, at);
+}
+
 /// Where a frame lies in the batch's buffer, and its record.
 #[derive(Clone, Copy, Debug)]
 struct Frame {
@@ -167,7 +192,10 @@ fn run_worker(
     let mut worker = new_worker(id, cfg, publisher);
     let mut dstats = DecodeStats::default();
     for Batch { buf, mut frames } in rx {
-        for f in &frames {
+        for (k, f) in frames.iter().enumerate() {
+            if let Some(ahead) = frames.get(k + PREFETCH_AHEAD) {
+                prefetch_head(&buf, ahead.at);
+            }
             let data = buf.get(f.at..f.at + f.len).unwrap_or_default();
             handle_frame(&mut worker, &mut dstats, RawPacket { ts: f.ts, link: f.link, data, wire_len: f.wire_len });
         }
