@@ -166,10 +166,11 @@ fn markdown(report: &Value) -> String {
         let one = agents.first().cloned().unwrap_or(Value::Null);
         // The ratios: medians of interleaved rounds when they were measured, else criterion's means.
         let paired = &c["paired"];
+        let fastest = &paired["fastest"];
         let ratio = paired["agent_vs_baseline_pct"].as_f64().or_else(|| c["agent_vs_baseline_pct"].as_f64());
         let paired_n = paired["workers"].as_u64();
         out.push_str(&format!(
-            "| {}{} | {} | {:.0} | {} | {} | {} | {:.0} | {} | {:.1} % |",
+            "| {}{} | {} | {:.0} | {} | {} | {} | {:.0} | {} | {:.1} %{} |",
             c["name"].as_str().unwrap_or("?"),
             if c["events_lost"].as_bool() == Some(true) { " ⚠" } else { "" },
             m(&c["packets"]),
@@ -180,19 +181,33 @@ fn markdown(report: &Value) -> String {
             one["mb_per_s"].as_f64().unwrap_or(f64::NAN),
             m(&one["transactions_per_s"]),
             ratio.unwrap_or(f64::NAN),
+            in_parens(&fastest["agent_vs_baseline_pct"], " %"),
         ));
         for a in agents.iter().skip(1) {
-            let paired_speedup = paired["speedup"].as_f64().filter(|_| paired_n == a["workers"].as_u64());
-            out.push_str(&format!(" {:.2}× |", paired_speedup.or_else(|| a["speedup"].as_f64()).unwrap_or(f64::NAN)));
+            let of_paired = paired_n == a["workers"].as_u64();
+            let paired_speedup = paired["speedup"].as_f64().filter(|_| of_paired);
+            let fastest_speedup = if of_paired { in_parens(&fastest["speedup"], "×") } else { String::new() };
+            let speedup = paired_speedup.or_else(|| a["speedup"].as_f64()).unwrap_or(f64::NAN);
+            out.push_str(&format!(" {speedup:.2}×{fastest_speedup} |"));
         }
         if max_workers > 1 {
             let ceiling = paired["ceiling_speedup"].as_f64().or_else(|| c["ceiling"]["speedup"].as_f64());
-            out.push_str(&format!(" {:.2}× |", ceiling.unwrap_or(f64::NAN)));
+            out.push_str(&format!(
+                " {:.2}×{} |",
+                ceiling.unwrap_or(f64::NAN),
+                in_parens(&fastest["ceiling_speedup"], "×")
+            ));
         }
         out.push('\n');
     }
-    out.push_str("\nMB = frame bytes (the traffic, without pcap record headers); M = millions; ceiling = N independent 1-worker replays run at once (N times the work), the most N cores give on this machine; ⚠ = the agent published fewer events than the generator wrote transactions (see `verification` in replay.json). Throughput columns are criterion's means; agent/baseline, the speed-up with the most workers and the ceiling are medians of ratios taken within interleaved rounds (`paired` in replay.json), so that they compare runs made under the same conditions.\n");
+    out.push_str("\nMB = frame bytes (the traffic, without pcap record headers); M = millions; ceiling = N independent 1-worker replays run at once (N times the work), the most N cores give on this machine; ⚠ = the agent published fewer events than the generator wrote transactions (see `verification` in replay.json). Throughput columns are criterion's means; agent/baseline, the speed-up with the most workers and the ceiling are medians of ratios taken within interleaved rounds (`paired` in replay.json), so that they compare runs made under the same conditions. In parentheses, the same ratios between the fastest round of each kind of run: this host's noise only adds time, and more to the agent's own code than to the baseline's kernel copy, so the fastest runs are the least disturbed (`paired.fastest`).\n");
     out
+}
+
+/// ` (12.3 %)` of a measured ratio, or nothing when there is none.
+fn in_parens(v: &Value, unit: &str) -> String {
+    let digits = if unit == "×" { 2 } else { 1 };
+    v.as_f64().map_or_else(String::new, |x| format!(" ({x:.digits$}{unit})"))
 }
 
 /// Gathers every `target/bench/<section>.json` but `report.json` into `report.json`, each verbatim
