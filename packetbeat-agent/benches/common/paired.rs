@@ -8,8 +8,8 @@
 //! The same ratios are also taken between the fastest round of each kind of run (`fastest`). The
 //! host's disturbances only ever add time, and they hit the runs unevenly: the baseline is mostly
 //! the kernel's page-cache copy, while the agent's own code slowed by up to 60% in some rounds
-//! (1-worker keep-alive replays took 0.45 s in four rounds of one run and 0.55-0.71 s in the other
-//! five). The fastest run of each kind is the one least disturbed. Written to
+//! (1-worker keep-alive replays took 0.45-0.47 s in three rounds of one run and 0.55-0.71 s in
+//! the other six). The fastest run of each kind is the one least disturbed. Written to
 //! `target/bench-captures/<capture>.paired.json` for `cargo xtask bench`.
 
 use std::path::Path;

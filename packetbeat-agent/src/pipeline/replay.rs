@@ -41,7 +41,7 @@ const QUEUED_BATCHES: usize = 32;
 
 /// How many frames ahead of the one being handled a worker asks for the next frame's headers.
 /// The reader wrote them on another core, and a worker's first read of each frame was a cache miss
-/// on the critical path: `decode` took 11-13% of a 2-worker replay's samples against 1% in a
+/// on the critical path: `decode` took 12-13% of a 2-worker replay's samples against 1% in a
 /// 1-worker one. Fetching one frame ahead only moved the stall to the code after `decode`; 4 to 16
 /// frames ahead all did better, by about as much (2-worker replays of the HTTP keep-alive and small
 /// captures, 20-30 interleaved runs: median wall time 9% lower, CPU time 8-14% lower).
