@@ -320,17 +320,17 @@ impl Builder {
         }
         self.set_nonzero("http.request.body.bytes", body_bytes);
         self.headers(&REQUEST_HEADERS, &req, &mut info, cfg);
-        self.url(host, port, &path, &params);
-        self.set_string("user_agent.original", std::mem::take(&mut info.user_agent));
-
-        if let Some(raw) = raw {
-            self.tx.request = Some(raw_text(raw, &req));
-        }
         let mut query = String::with_capacity(info.method.len() + 1 + path.len());
         query.push_str(&info.method);
         query.push(' ');
         query.push_str(&path);
         self.tx.query = Some(query);
+        self.url(host, port, path, params);
+        self.set_string("user_agent.original", std::mem::take(&mut info.user_agent));
+
+        if let Some(raw) = raw {
+            self.tx.request = Some(raw_text(raw, &req));
+        }
         self.tx.method = Some(info.method);
         if let Some(user) = user.filter(|u| !u.is_empty()) {
             push_unique(&mut self.related_user, &user);
@@ -341,20 +341,21 @@ impl Builder {
     }
 
     /// `url.*` (Packetbeat's `newURL`): the port only when it is not 80, `full` only with a host.
-    fn url(&mut self, host: &str, port: u16, path: &str, params: &str) {
+    /// The path and the query are moved into their fields once the others are made from them.
+    fn url(&mut self, host: &str, port: u16, path: String, params: String) {
         self.set("url.scheme", "http");
         self.set_str("url.domain", host);
         if port != 80 {
             self.set("url.port", port);
         }
-        self.set_str("url.path", path);
-        self.set_str("url.query", params);
         if let Some(dot) = path.rfind('.') {
             self.set_str("url.extension", &path[dot + 1..]);
         }
-        if let Some(full) = full_url(host, port, path.as_bytes(), params) {
+        if let Some(full) = full_url(host, port, path.as_bytes(), &params) {
             self.set("url.full", full);
         }
+        self.set_string("url.path", path);
+        self.set_string("url.query", params);
     }
 
     /// `http.response.*`, `event.end`.
@@ -368,7 +369,13 @@ impl Builder {
         decode_saved_body(&mut resp, &info, cfg);
         self.tx.end = Some(resp.ts);
         self.set_nonzero("http.response.status_code", u64::from(resp.status_code));
-        let phrase = if info.reason.is_ascii() { info.reason.to_ascii_lowercase() } else { info.reason.to_lowercase() };
+        let phrase = if info.reason.is_ascii() {
+            let mut phrase = std::mem::take(&mut info.reason);
+            phrase.make_ascii_lowercase();
+            phrase
+        } else {
+            info.reason.to_lowercase()
+        };
         self.set_string("http.response.status_phrase", phrase);
         self.set_nonzero("http.response.bytes", resp.size);
         let mut body_bytes = resp.content_length;
