@@ -8,17 +8,20 @@
 /// Turns transparent huge pages off for this process (`PR_SET_THP_DISABLE`), before the agent
 /// allocates anything that matters; `false` if the kernel refused.
 ///
-/// mimalloc asks for huge pages on its arenas (`MADV_HUGEPAGE`), so the first touch of every 2 MiB
-/// of them makes the kernel clear a whole huge page, in the thread that touched it. On a guest whose
-/// host hands memory in lazily that costs milliseconds per fault: a 2-worker replay of the HTTP
-/// keep-alive benchmark capture took about 20 of them and spent 15% of its CPU samples in
-/// `clear_page_erms`, against 0.3-0.6% with ordinary pages. A capture agent's working set is a
-/// few MiB of tables and buffers, touched evenly, so huge pages buy it little, and ordinary
-/// pages also keep its resident size to what it uses.
+/// Huge pages cost this agent more than they give. The first touch of every 2 MiB makes the kernel
+/// clear a whole huge page, in the thread that touched it, and on a guest whose host hands memory
+/// in lazily that costs milliseconds per fault: a 2-worker replay of the HTTP keep-alive benchmark
+/// capture took about 20 of them and spent 15% of its CPU samples in `clear_page_erms`, against
+/// 0.3-0.6% with ordinary pages. A capture agent's working set is a few MiB of tables and buffers,
+/// touched evenly, so huge pages buy it little, and ordinary pages also keep its resident size to
+/// what it uses.
 ///
-/// mimalloc is also built with its `no_thp` feature (the workspace `Cargo.toml`): it allocates
-/// before `main` runs, and those first arenas still took two huge-page faults (3.6% of a 1-worker
-/// replay's CPU samples in `clear_page_erms`, against 0.1% without them).
+/// Two things hand them out. mimalloc marks its arenas `MADV_HUGEPAGE` unless built with its
+/// `no_thp` feature, which the workspace `Cargo.toml` asks for: it allocates before `main` runs, and
+/// with the flag alone its first arenas still took two huge-page faults (3.6% of a 1-worker replay's
+/// CPU samples in `clear_page_erms`, against 0.1% without them). And a host whose THP mode is
+/// `always` gives huge pages to any large mapping without being asked; this flag is what covers
+/// that case.
 pub fn disable_transparent_huge_pages() -> bool {
     // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and changes a flag of this process.
     unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0 }
