@@ -22,9 +22,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::{
     handle_frame, join_all, join_output, new_worker, publish_settings, shard_index, shard_of, source_counters,
+    spawn_output, DecodeStats, PipelineConfig, Summary,
 };
-use super::{spawn_output, DecodeStats};
-use super::{PipelineConfig, Summary};
 use crate::capture::pcap::PcapFileSource;
 use crate::capture::{Poll, RawPacket};
 use crate::output::Output;
