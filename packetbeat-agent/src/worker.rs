@@ -25,12 +25,16 @@ use crate::time::Timestamp;
 
 /// Chunks are handed to the output once they reach this size. Live capture hands over what it has
 /// at the end of every batch anyway; replay fills whole chunks, and a larger one wakes the output
-/// thread less often (each hand-over to a sleeping output thread is a futex wake: with 64 KiB
-/// chunks those were about 4% of a 1-worker replay of the HTTP benchmark capture).
+/// thread less often. Each hand-over to a sleeping output thread is a futex wake that costs the
+/// worker far more than its syscall on this machine's virtual CPUs (the wake-up of the other CPU):
+/// in 1-worker replays of the HTTP keep-alive benchmark capture, 0.8-3.7% of `perf` samples were in
+/// those wakes with 512 KiB chunks (about 300 of them), 0.4% with 2 MiB ones. The output queue is bounded in chunks of
+/// `output_queue_events` × [`EVENT_BYTES_ESTIMATE`] bytes (at least 4): at the default 8192 events
+/// it holds 8 MiB either way.
 #[must_use]
 pub const fn chunk_bytes(block_when_full: bool) -> usize {
     if block_when_full {
-        512 * 1024
+        2 * 1024 * 1024
     } else {
         64 * 1024
     }
