@@ -69,9 +69,13 @@ fn wait_for_port(port: u16, what: &str) {
 }
 
 fn interrupt(child: &Child) {
+    signal(child, libc::SIGINT);
+}
+
+fn signal(child: &Child, sig: i32) {
     // SAFETY: kill with a valid pid of our own child.
     unsafe {
-        libc::kill(i32::try_from(child.id()).unwrap_or(0), libc::SIGINT);
+        libc::kill(i32::try_from(child.id()).unwrap_or(0), sig);
     }
 }
 
@@ -252,6 +256,17 @@ impl LiveAgent {
             std::thread::sleep(Duration::from_millis(20));
         }
         agent
+    }
+
+    /// Stops its threads (SIGSTOP) until [`LiveAgent::resume`]: what a consumer descheduled on a busy
+    /// host looks like to the kernel's ring.
+    pub fn pause(&self) {
+        signal(&self.child, libc::SIGSTOP);
+    }
+
+    /// Lets it run again (SIGCONT).
+    pub fn resume(&self) {
+        signal(&self.child, libc::SIGCONT);
     }
 
     /// Stops it (SIGINT → final flush) and returns its events and its log.

@@ -64,6 +64,14 @@ const BLOCK_FIRST_PKT: usize = 16;
 const FRAME_SIZE: u32 = 2048;
 /// Largest block; bigger rings get more blocks.
 const MAX_BLOCK_SIZE: u32 = 4 << 20;
+/// Blocks a ring is cut into when the snaplen allows. The kernel hands a block over when it is
+/// full or [`RETIRE_BLOCK_MS`] after its first frame, so under thin traffic every block may carry a
+/// handful of frames, and a ring of `n` blocks covers only about `n` × 10 ms of a consumer that is
+/// not running (descheduled on a busy host, or stopped): after that the kernel freezes the queue
+/// and drops, however empty the ring's bytes are. With 8 blocks a 2-worker agent's 15 MiB sockets
+/// dropped 12 frames of a few hundred (`live_af_packet_and_replay_agree`, once in CI); 64 blocks
+/// cover over half a second, and a block of a 256 KiB-or-more ring still holds hundreds of frames.
+const TARGET_BLOCKS: u32 = 64;
 /// Room a block needs besides the frame: block descriptor, tpacket3_hdr, sockaddr_ll, alignment.
 const BLOCK_OVERHEAD: u32 = 256;
 /// A partly filled block is handed over after this long, bounding latency when traffic is thin.
@@ -122,7 +130,7 @@ fn read_u16(b: &[u8], at: usize) -> Option<u16> {
 /// Block size and count for a ring of about `ring_bytes` holding frames of up to `snaplen`.
 fn ring_geometry(ring_bytes: u32, snaplen: u32, page: u32) -> (u32, u32) {
     let need = (snaplen.min(MAX_SNAPLEN) + BLOCK_OVERHEAD).next_power_of_two().max(page);
-    let block_size = (ring_bytes / 8).checked_next_power_of_two().unwrap_or(MAX_BLOCK_SIZE);
+    let block_size = (ring_bytes / TARGET_BLOCKS).checked_next_power_of_two().unwrap_or(MAX_BLOCK_SIZE);
     let block_size = block_size.clamp(need, MAX_BLOCK_SIZE.max(need));
     let block_nr = (ring_bytes / block_size).max(2);
     (block_size, block_nr)
@@ -360,8 +368,13 @@ mod tests {
 
     #[test]
     fn geometry_fits_the_snaplen_and_the_budget() {
-        assert_eq!(ring_geometry(32 << 20, 65_536, 4096), (4 << 20, 8));
-        assert_eq!(ring_geometry(1 << 20, 1514, 4096), (128 << 10, 8));
+        // Packetbeat's 30 MiB, whole and shared by 2 workers: 60 blocks either way.
+        assert_eq!(ring_geometry(30 << 20, 65_535, 4096), (512 << 10, 60));
+        assert_eq!(ring_geometry(15 << 20, 65_535, 4096), (256 << 10, 60));
+        assert_eq!(ring_geometry(1 << 20, 1514, 4096), (16 << 10, 64));
+        // A block holds at least one frame of the snaplen, and is at most 4 MiB.
+        assert_eq!(ring_geometry(4 << 20, 65_535, 4096), (128 << 10, 32));
+        assert_eq!(ring_geometry(4095 << 20, 65_535, 4096), (4 << 20, 1023));
         let (size, nr) = ring_geometry(0, 65_536, 4096);
         assert!(size >= 65_536 + BLOCK_OVERHEAD && nr == 2);
     }
