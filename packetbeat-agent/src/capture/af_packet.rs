@@ -65,8 +65,8 @@ const FRAME_SIZE: u32 = 2048;
 /// Largest block; bigger rings get more blocks.
 const MAX_BLOCK_SIZE: u32 = 4 << 20;
 /// Blocks a ring is cut into when the snaplen allows. The kernel hands a block over when it is
-/// full or [`RETIRE_BLOCK_MS`] after its first frame, so under thin traffic every block may carry a
-/// handful of frames, and a ring of `n` blocks covers only about `n` × 10 ms of a consumer that is
+/// full or when a [`RETIRE_BLOCK_MS`] timer, restarted as each block opens, fires with frames in
+/// it, so under thin traffic every block may carry a handful of frames, and a ring of `n` blocks covers only about `n` × 10 ms of a consumer that is
 /// not running (descheduled on a busy host, or stopped): after that the kernel freezes the queue
 /// and drops, however empty the ring's bytes are. With 8 blocks a 2-worker agent's 15 MiB sockets
 /// dropped 12 frames of a few hundred (`live_af_packet_and_replay_agree`, once in CI); 64 blocks
