@@ -25,12 +25,12 @@ use crate::time::Timestamp;
 
 /// Chunks are handed to the output once they reach this size. Live capture hands over what it has
 /// at the end of every batch anyway; replay fills whole chunks, and a larger one wakes the output
-/// thread less often. Each hand-over to a sleeping output thread is a futex wake that costs the
-/// worker far more than its syscall on this machine's virtual CPUs (the wake-up of the other CPU):
-/// in 1-worker replays of the HTTP keep-alive benchmark capture, 0.8-3.7% of `perf` samples were in
-/// those wakes with 512 KiB chunks (about 300 of them), 0.4% with 2 MiB ones. The output queue is bounded in chunks of
-/// `output_queue_events` × [`EVENT_BYTES_ESTIMATE`] bytes (at least 4): at the default 8192 events
-/// it holds 8 MiB either way.
+/// thread less often. Each hand-over to a sleeping output thread is a futex wake, which costs the
+/// worker far more than a syscall on this machine: in 1-worker replays of the HTTP keep-alive
+/// benchmark capture, 0.8-3.7% of `perf` samples were in those wakes with 512 KiB chunks (about
+/// 300 of them), 0.4% with 2 MiB ones. The output queue holds `output_queue_events` ×
+/// [`EVENT_BYTES_ESTIMATE`] bytes of chunks (at least 4 chunks): 8 MiB at the default 8192 events,
+/// with either size.
 #[must_use]
 pub const fn chunk_bytes(block_when_full: bool) -> usize {
     if block_when_full {

@@ -66,11 +66,13 @@ const FRAME_SIZE: u32 = 2048;
 const MAX_BLOCK_SIZE: u32 = 4 << 20;
 /// Blocks a ring is cut into when the snaplen allows. The kernel hands a block over when it is
 /// full or when a [`RETIRE_BLOCK_MS`] timer, restarted as each block opens, fires with frames in
-/// it, so under thin traffic every block may carry a handful of frames, and a ring of `n` blocks covers only about `n` × 10 ms of a consumer that is
-/// not running (descheduled on a busy host, or stopped): after that the kernel freezes the queue
-/// and drops, however empty the ring's bytes are. With 8 blocks a 2-worker agent's 15 MiB sockets
-/// dropped 12 frames of a few hundred (`live_af_packet_and_replay_agree`, once in CI); 64 blocks
-/// cover over half a second, and a block of a 256 KiB-or-more ring still holds hundreds of frames.
+/// it. Under thin traffic every block may so carry a handful of frames, and a ring of `n` blocks
+/// covers only about `n` × 10 ms of a consumer that is not running (descheduled on a busy host, or
+/// stopped): then the kernel freezes the queue and drops, however empty the ring's bytes are. With
+/// 8 blocks, a 2-worker agent's 15 MiB sockets (7 blocks of 2 MiB) dropped 12 of a few hundred
+/// frames once in CI (`live_af_packet_and_replay_agree`). 64 blocks (60 of 256 KiB there) cover
+/// over half a second. The price: a block holds fewer of the largest frames (3 of 64 KiB on `lo`
+/// in 256 KiB, and the end of each block that no frame fits goes unused).
 const TARGET_BLOCKS: u32 = 64;
 /// Room a block needs besides the frame: block descriptor, tpacket3_hdr, sockaddr_ll, alignment.
 const BLOCK_OVERHEAD: u32 = 256;
