@@ -211,9 +211,9 @@ fn live_af_packet_and_replay_agree() {
 /// Thin traffic that arrives while the agent is not running (descheduled on a busy host, here
 /// stopped) waits in the kernel's ring as long as the ring has room. For AF_PACKET, the kernel
 /// hands a block over when its 10 ms timer fires with frames in it, so requests 25 ms apart take a
-/// block each, or two or three when the host is busy: 15 of them on one connection (one fan-out socket) overran
-/// the 7 blocks the ring was once cut into, and the kernel froze the queue and dropped with the
-/// ring's bytes almost all free. It is cut into 60 blocks now.
+/// block each, or two or three when the host is busy: 15 of them on one connection (one fan-out
+/// socket) overran the 7 blocks the ring was once cut into, and the kernel froze the queue and
+/// dropped with the ring's bytes almost all free. It is cut into 60 blocks now.
 fn stopped_agent_keeps_thin_traffic(kind: &str) {
     if !is_root() {
         eprintln!("skipped: live capture needs root (CAP_BPF, CAP_NET_RAW)");
@@ -237,7 +237,7 @@ fn stopped_agent_keeps_thin_traffic(kind: &str) {
     agent.resume();
     let (events, log) = agent.stop();
     drop(nginx);
-    // Every drop counter the agent reports (`af_packet.drops`, `ebpf.ring_full`, …) must be zero.
+    // Every drop counter the agent reports (`af_packet.drops`, `kernel.ring_full`, …) must be zero.
     let drops: Vec<&str> = log
         .split_whitespace()
         .filter(|w| w.contains("drop") || w.contains("full") || w.contains("freeze"))

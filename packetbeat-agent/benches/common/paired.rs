@@ -33,6 +33,23 @@ struct Round {
     ceiling: Option<f64>,
 }
 
+impl Round {
+    /// Agent with 1 worker against the baseline, in percent.
+    fn agent_vs_baseline_pct(&self) -> f64 {
+        100.0 * self.baseline / self.one
+    }
+
+    /// N workers against 1.
+    fn speedup(&self) -> Option<f64> {
+        self.many.map(|many| self.one / many)
+    }
+
+    /// N independent 1-worker replays (N times the work) against one.
+    fn ceiling_speedup(&self, n: usize) -> Option<f64> {
+        self.ceiling.map(|c| n as f64 * self.one / c)
+    }
+}
+
 fn seconds(f: impl FnOnce()) -> f64 {
     let t = Instant::now();
     f();
@@ -90,8 +107,13 @@ pub fn measure(path: &Path, registry: &Arc<Registry>, n: usize) {
         (!v.is_empty()).then(|| median(v))
     };
     let fastest = |f: &dyn Fn(&Round) -> Option<f64>| table.iter().filter_map(f).min_by(f64::total_cmp);
-    let (f_base, f_one) = (fastest(&|r| Some(r.baseline)), fastest(&|r| Some(r.one)));
-    let (f_many, f_ceiling) = (fastest(&|r| r.many), fastest(&|r| r.ceiling));
+    // The fastest run of each kind, which may come from different rounds.
+    let best = Round {
+        baseline: fastest(&|r| Some(r.baseline)).unwrap_or(f64::NAN),
+        one: fastest(&|r| Some(r.one)).unwrap_or(f64::NAN),
+        many: fastest(&|r| r.many),
+        ceiling: fastest(&|r| r.ceiling),
+    };
     let doc = json!({
         "rounds": table
             .iter()
@@ -104,14 +126,14 @@ pub fn measure(path: &Path, registry: &Arc<Registry>, n: usize) {
             "agent_n": column(&|r| r.many),
             "ceiling": column(&|r| r.ceiling),
         },
-        "agent_vs_baseline_pct": column(&|r| Some(100.0 * r.baseline / r.one)),
-        "speedup": column(&|r| r.many.map(|many| r.one / many)),
-        "ceiling_speedup": column(&|r| r.ceiling.map(|c| n as f64 * r.one / c)),
-        "fastest_seconds": { "baseline": f_base, "agent_1": f_one, "agent_n": f_many, "ceiling": f_ceiling },
+        "agent_vs_baseline_pct": column(&|r| Some(r.agent_vs_baseline_pct())),
+        "speedup": column(&Round::speedup),
+        "ceiling_speedup": column(&|r| r.ceiling_speedup(n)),
+        "fastest_seconds": { "baseline": best.baseline, "agent_1": best.one, "agent_n": best.many, "ceiling": best.ceiling },
         "fastest": {
-            "agent_vs_baseline_pct": f_base.zip(f_one).map(|(b, one)| 100.0 * b / one),
-            "speedup": f_one.zip(f_many).map(|(one, many)| one / many),
-            "ceiling_speedup": f_one.zip(f_ceiling).map(|(one, c)| n as f64 * one / c),
+            "agent_vs_baseline_pct": best.agent_vs_baseline_pct(),
+            "speedup": best.speedup(),
+            "ceiling_speedup": best.ceiling_speedup(n),
         },
     });
     let file = path.with_extension("paired.json");
