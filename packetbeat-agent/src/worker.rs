@@ -93,7 +93,9 @@ impl Publisher {
         let chunk_bytes = chunk_bytes(settings.block_when_full);
         Self {
             settings,
-            chunk: Chunk::default(),
+            // Full size from the start, as the spares are: grown by doubling, the first chunk was
+            // copied a dozen times on its way to 2 MiB.
+            chunk: Chunk { bytes: Vec::with_capacity(chunk_bytes + 4096), events: 0 },
             out,
             free,
             conns: ConnCache::default(),
@@ -176,7 +178,7 @@ impl Publish for Publisher {
         tx.fields.sort_cached(&mut self.orders);
         let start = self.chunk.bytes.len();
         envelope::write_transaction(&mut self.chunk.bytes, &tx, strings, &self.tail, &mut self.shapes);
-        tx.fields.recycle();
+        tx.recycle();
         if !self.via_tree {
             self.end_event();
             return;

@@ -276,6 +276,7 @@ pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, cs: &ConnStrings, 
     json::plain_string(out, kind);
     lit!(out, b",\"status\":");
     json::plain_string(out, tx.status.as_str());
+    out.extend_from_slice(&tx.members);
     let sections = shapes.write(out, tx.fields.as_slice(), &is_envelope_name);
     let mut first = false;
 

@@ -9,6 +9,7 @@ pub mod conn_cache;
 pub mod envelope;
 pub mod fields;
 pub mod json;
+pub mod members;
 pub mod shape;
 
 pub use fields::Fields;
@@ -68,4 +69,18 @@ pub struct Transaction {
     /// `"related.ip"`, `"related.hosts"` or `"related.user"` must be an array and is merged,
     /// de-duplicated, with what the envelope computes.
     pub fields: Fields,
+    /// Protocol fields already written as JSON members (see [`members::Members`]), each preceded
+    /// by a comma, under names the envelope does not write. A protocol that writes its fields so
+    /// keeps only names under the envelope's (`destination.domain`, `related.*`…) in
+    /// [`Self::fields`]: the two are not merged or ordered together.
+    pub members: Vec<u8>,
+}
+
+impl Transaction {
+    /// Gives the buffers of a published transaction back to this thread's pools, for the next
+    /// transaction built on it (see [`Fields::recycle`], [`members::recycle`]).
+    pub fn recycle(&mut self) {
+        self.fields.recycle();
+        members::recycle(std::mem::take(&mut self.members));
+    }
 }

@@ -13,9 +13,10 @@ use serde_json::{Map, Value};
 
 use super::config::HttpConfig;
 use super::decode::decode_body;
+use super::doc;
 use super::head::HeadInfo;
 use super::message::HttpMessage;
-use super::url::{encode_values, full_url, is_canonical_query, parse_query, parse_target, Values};
+use super::url::{encode_values, is_canonical_query, parse_query, parse_target, Values};
 use crate::event::{Fields, Status, Transaction};
 use crate::protocols::ConnInfo;
 use crate::text::{lossy_owned, lossy_string as lossy};
@@ -110,25 +111,6 @@ fn headers_object(msg: &HttpMessage, info: &mut HeadInfo, cfg: &HttpConfig) -> V
     Value::Object(obj)
 }
 
-/// Where a message's headers go: the object, and its two members every message may have.
-struct HeaderKeys {
-    object: &'static str,
-    content_length: &'static str,
-    content_type: &'static str,
-}
-
-const REQUEST_HEADERS: HeaderKeys = HeaderKeys {
-    object: "http.request.headers",
-    content_length: "http.request.headers.content-length",
-    content_type: "http.request.headers.content-type",
-};
-
-const RESPONSE_HEADERS: HeaderKeys = HeaderKeys {
-    object: "http.response.headers",
-    content_length: "http.response.headers.content-length",
-    content_type: "http.response.headers.content-type",
-};
-
 /// Packetbeat's `splitCookiesHeader`: `;`-separated `name=value`, names lower-cased, quotes removed.
 fn split_cookies(header: &str) -> Value {
     let mut map = Map::new();
@@ -222,50 +204,44 @@ fn hide_secrets(values: Values, cfg: &HttpConfig) -> Values {
         .collect()
 }
 
-/// A transaction being assembled: the typed parts plus the dotted fields and `related.*` lists.
+/// A transaction being assembled: the typed parts, HTTP's own fields, the fields merged into the
+/// envelope's objects and the `related.*` lists.
 #[derive(Default)]
 struct Builder {
     tx: Transaction,
+    req: Option<doc::Request>,
+    resp: Option<doc::Response>,
     fields: Fields,
     related_ip: Vec<Value>,
     related_hosts: Vec<Value>,
     related_user: Vec<Value>,
 }
 
-impl Builder {
-    fn set(&mut self, key: &'static str, value: impl Into<Value>) {
-        self.fields.insert(key, value);
+/// The `headers` object of a message. Without exported headers (the default configuration) it
+/// has at most `content-length` and `content-type`, written as two members without a map built,
+/// serialized and dropped per message.
+fn headers(msg: &HttpMessage, info: &mut HeadInfo, cfg: &HttpConfig) -> doc::Headers {
+    if info.headers.iter().any(|(n, _)| n != "content-length" && n != "content-type") {
+        return doc::Headers::Object(headers_object(msg, info, cfg));
     }
+    doc::Headers::Plain { content_length: msg.content_length, content_type: std::mem::take(&mut info.content_type) }
+}
 
+/// The fields every message has: body size (and content, when exported), size, headers.
+fn message(msg: &HttpMessage, info: &mut HeadInfo, cfg: &HttpConfig) -> doc::Message {
+    let mut body_bytes = msg.content_length;
+    let mut body_content = None;
+    if msg.send_body && !msg.body.is_empty() {
+        body_bytes = msg.body.len() as u64;
+        body_content = Some(lossy(&msg.body));
+    }
+    doc::Message { body_bytes, body_content, bytes: msg.size, headers: headers(msg, info, cfg) }
+}
+
+impl Builder {
     fn set_str(&mut self, key: &'static str, value: &str) {
         if !value.is_empty() {
-            self.set(key, value);
-        }
-    }
-
-    /// [`Self::set_str`] of a string the builder owns (moved, not copied).
-    fn set_string(&mut self, key: &'static str, value: String) {
-        if !value.is_empty() {
-            self.set(key, value);
-        }
-    }
-
-    /// The `headers` object. Without exported headers (the default configuration) it has at most
-    /// `content-length` and `content-type`, set as two dotted fields: the same document, without a
-    /// map built, serialized and dropped per message. Exported header names come from the wire and
-    /// may hold dots, so with them the object is built whole.
-    fn headers(&mut self, keys: &HeaderKeys, msg: &HttpMessage, info: &mut HeadInfo, cfg: &HttpConfig) {
-        if info.headers.iter().any(|(n, _)| n != "content-length" && n != "content-type") {
-            self.set(keys.object, headers_object(msg, info, cfg));
-            return;
-        }
-        self.set(keys.content_length, msg.content_length);
-        self.set_string(keys.content_type, std::mem::take(&mut info.content_type));
-    }
-
-    fn set_nonzero(&mut self, key: &'static str, value: u64) {
-        if value != 0 {
-            self.set(key, value);
+            self.fields.insert(key, value);
         }
     }
 
@@ -282,7 +258,7 @@ impl Builder {
         };
         let raw = redact(&req, &mut info, cfg, cfg.send_request);
         decode_saved_body(&mut req, &info, cfg);
-        let (path, params) = path_and_params(&req, &info, cfg);
+        let (path, query) = path_and_params(&req, &info, cfg);
         let path = lossy_owned(path);
 
         let host_header = std::mem::take(&mut info.host);
@@ -297,65 +273,43 @@ impl Builder {
         if host_port != 0 && host_port != conn.server_port {
             req.notes.push("Host header port number mismatch".to_owned());
         }
+        // The common Host header is the host alone: moved, not copied.
+        let host = if host.len() == host_header.len() { host_header } else { host.to_owned() };
         self.tx.ts = req.ts;
         self.tx.start = Some(req.ts);
         self.set_str("network.forwarded_ip", &info.real_ip);
         if parse_ip(&info.real_ip).is_some() {
             push_unique(&mut self.related_ip, &info.real_ip);
         }
-
-        match info.minor_version {
-            0 => self.set("http.version", "1.0"),
-            1 => self.set("http.version", "1.1"),
-            minor => self.set("http.version", format!("1.{minor}")),
-        }
-        self.set_nonzero("http.request.bytes", req.size);
-        self.set_str("http.request.method", &info.method);
-        self.set_str("http.request.referrer", &info.referer);
         push_unique(&mut self.related_hosts, &info.referer);
-        let mut body_bytes = req.content_length;
-        if req.send_body && !req.body.is_empty() {
-            body_bytes = req.body.len() as u64;
-            self.set("http.request.body.content", lossy(&req.body));
-        }
-        self.set_nonzero("http.request.body.bytes", body_bytes);
-        self.headers(&REQUEST_HEADERS, &req, &mut info, cfg);
-        let mut query = String::with_capacity(info.method.len() + 1 + path.len());
-        query.push_str(&info.method);
-        query.push(' ');
-        query.push_str(&path);
-        self.tx.query = Some(query);
-        self.url(host, port, path, params);
-        self.set_string("user_agent.original", std::mem::take(&mut info.user_agent));
 
+        let message = message(&req, &mut info, cfg);
+        let mut tx_query = String::with_capacity(info.method.len() + 1 + path.len());
+        tx_query.push_str(&info.method);
+        tx_query.push(' ');
+        tx_query.push_str(&path);
+        self.tx.query = Some(tx_query);
         if let Some(raw) = raw {
             self.tx.request = Some(raw_text(raw, &req));
         }
-        self.tx.method = Some(info.method);
-        if let Some(user) = user.filter(|u| !u.is_empty()) {
-            push_unique(&mut self.related_user, &user);
-            self.set("user.name", user);
+        let user = user.filter(|u| !u.is_empty());
+        if let Some(user) = &user {
+            push_unique(&mut self.related_user, user);
         }
+        self.req = Some(doc::Request {
+            message,
+            method: info.method,
+            referrer: info.referer,
+            minor_version: info.minor_version,
+            host,
+            port,
+            path,
+            query,
+            user,
+            user_agent: info.user_agent,
+        });
         self.tx.request_bytes = Some(req.size);
         self.tx.notes.append(&mut req.notes);
-    }
-
-    /// `url.*` (Packetbeat's `newURL`): the port only when it is not 80, `full` only with a host.
-    /// The path and the query are moved into their fields once the others are made from them.
-    fn url(&mut self, host: &str, port: u16, path: String, params: String) {
-        self.set("url.scheme", "http");
-        self.set_str("url.domain", host);
-        if port != 80 {
-            self.set("url.port", port);
-        }
-        if let Some(dot) = path.rfind('.') {
-            self.set_str("url.extension", &path[dot + 1..]);
-        }
-        if let Some(full) = full_url(host, port, path.as_bytes(), &params) {
-            self.set("url.full", full);
-        }
-        self.set_string("url.path", path);
-        self.set_string("url.query", params);
     }
 
     /// `http.response.*`, `event.end`.
@@ -368,7 +322,6 @@ impl Builder {
         let raw = redact(&resp, &mut info, cfg, cfg.send_response);
         decode_saved_body(&mut resp, &info, cfg);
         self.tx.end = Some(resp.ts);
-        self.set_nonzero("http.response.status_code", u64::from(resp.status_code));
         let phrase = if info.reason.is_ascii() {
             let mut phrase = std::mem::take(&mut info.reason);
             phrase.make_ascii_lowercase();
@@ -376,18 +329,11 @@ impl Builder {
         } else {
             info.reason.to_lowercase()
         };
-        self.set_string("http.response.status_phrase", phrase);
-        self.set_nonzero("http.response.bytes", resp.size);
-        let mut body_bytes = resp.content_length;
-        if resp.send_body && !resp.body.is_empty() {
-            body_bytes = resp.body.len() as u64;
-            self.set("http.response.body.content", lossy(&resp.body));
-        }
-        self.set_nonzero("http.response.body.bytes", body_bytes);
-        self.headers(&RESPONSE_HEADERS, &resp, &mut info, cfg);
+        let message = message(&resp, &mut info, cfg);
         if let Some(raw) = raw {
             self.tx.response = Some(raw_text(raw, &resp));
         }
+        self.resp = Some(doc::Response { message, status_code: resp.status_code, phrase });
         self.tx.response_bytes = Some(resp.size);
         self.tx.notes.append(&mut resp.notes);
     }
@@ -402,6 +348,8 @@ impl Builder {
                 self.fields.insert(key, Value::Array(list));
             }
         }
+        self.tx.members = doc::write(self.req.as_ref(), self.resp.as_ref());
+        self.tx.method = self.req.map(|req| req.method);
         self.tx.fields = self.fields;
         self.tx
     }

@@ -8,7 +8,8 @@
 //!   as they arrive;
 //! * [`state`]: the per-connection state machine, gaps, FIN, expiry and correlation;
 //! * [`event`] with [`url`] and [`decode`]: a message pair → [`Transaction`](crate::event::Transaction)
-//!   fields, including Go's `url.Values.Encode` and gzip/deflate body decoding;
+//!   fields, including Go's `url.Values.Encode` and gzip/deflate body decoding; [`doc`]: HTTP's own
+//!   fields, written as JSON in key order;
 //! * [`config`]: the `type: http` settings with Packetbeat's defaults.
 //!
 //! Where this differs from Packetbeat (on purpose): interim 1xx responses are never transactions
@@ -21,6 +22,7 @@
 pub mod body;
 pub mod config;
 pub mod decode;
+pub mod doc;
 pub mod event;
 pub mod head;
 pub mod message;

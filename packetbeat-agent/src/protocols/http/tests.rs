@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::{HttpConfig, HttpState};
-use crate::event::{Status, Transaction};
+use crate::event::envelope::{write_transaction, ConnStrings};
+use crate::event::shape::ShapeCache;
+use crate::event::{Fields, Status, Transaction};
 use crate::protocols::testing::StreamHarness;
 use crate::protocols::{ConnInfo, Direction};
 use crate::time::Timestamp;
@@ -45,20 +47,52 @@ impl Harness {
     }
 }
 
-fn field<'a>(tx: &'a Transaction, key: &str) -> &'a Value {
-    tx.fields.get(key).unwrap_or(&Value::Null)
+/// The transaction's fields as dotted keys: HTTP's own, written as JSON members, parsed back (the
+/// `headers` objects whole), and those kept as dotted keys. Every test that reads them also checks
+/// that the document has the same bytes as the generic writer makes of the same dotted keys.
+fn fields(tx: &Transaction) -> Map<String, Value> {
+    fn flatten(key: String, v: Value, out: &mut Map<String, Value>) {
+        match v {
+            Value::Object(m) if !key.ends_with(".headers") => {
+                for (name, v) in m {
+                    flatten(format!("{key}.{name}"), v, out);
+                }
+            }
+            v => {
+                out.insert(key, v);
+            }
+        }
+    }
+    let mut map = tx.fields.to_map();
+    let doc = [b"{\"status\":0".as_slice(), &tx.members, b"}"].concat();
+    let doc: Map<String, Value> = serde_json::from_slice(&doc).expect("the members are JSON");
+    for (key, v) in doc.into_iter().filter(|(k, _)| k != "status") {
+        flatten(key, v, &mut map);
+    }
+    let mut generic = Transaction { members: Vec::new(), fields: Fields::new(), ..tx.clone() };
+    for (k, v) in &map {
+        generic.fields.insert(k.clone(), v.clone());
+    }
+    assert_eq!(document(tx), document(&generic), "HTTP's writer and the generic one disagree");
+    map
 }
 
-/// `http.request.headers` or `http.response.headers` as the document has it: one object, whether it
-/// was set whole or as dotted members.
+/// The document of `tx`, as the publisher writes it.
+fn document(tx: &Transaction) -> String {
+    let mut tx = tx.clone();
+    tx.fields.sort();
+    let mut out = Vec::new();
+    write_transaction(&mut out, &tx, &ConnStrings::default(), b"", &mut ShapeCache::default());
+    String::from_utf8(out).expect("UTF-8")
+}
+
+fn field(tx: &Transaction, key: &str) -> Value {
+    fields(tx).remove(key).unwrap_or(Value::Null)
+}
+
+/// `http.request.headers` or `http.response.headers`: the object the document has.
 fn headers(tx: &Transaction, key: &str) -> Value {
-    if let Some(whole) = tx.fields.get(key) {
-        return whole.clone();
-    }
-    let prefix = format!("{key}.");
-    let members =
-        tx.fields.as_slice().iter().filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_owned(), v.clone())));
-    Value::Object(members.collect())
+    field(tx, key)
 }
 
 const GET: &[u8] =
@@ -85,13 +119,12 @@ fn keep_alive_request_response_fields() {
         "http.version": "1.1",
         "http.request.method": "GET",
         "http.request.bytes": GET.len(),
-        "http.request.headers.content-length": 0,
+        "http.request.headers": {"content-length": 0},
         "http.response.status_code": 200,
         "http.response.status_phrase": "ok",
         "http.response.bytes": OK_HELLO.len(),
         "http.response.body.bytes": 5,
-        "http.response.headers.content-length": 5,
-        "http.response.headers.content-type": "text/plain",
+        "http.response.headers": {"content-length": 5, "content-type": "text/plain"},
         "url.scheme": "http",
         "url.domain": "www.example.com",
         "url.path": "/index.html",
@@ -102,7 +135,7 @@ fn keep_alive_request_response_fields() {
         "destination.domain": "www.example.com",
         "related.hosts": ["www.example.com"],
     });
-    assert_eq!(Value::Object(tx.fields.to_map()), expected);
+    assert_eq!(Value::Object(fields(tx)), expected);
     assert_eq!(h.out[1].status, Status::Error);
     assert_eq!(field(&h.out[1], "http.response.status_phrase"), "not found");
     assert_eq!(h.stats.transactions, 2);
@@ -209,7 +242,7 @@ fn chunked_gzip_body_is_decoded_when_captured() {
     let mut h = Harness::default();
     h.feed(C2S, GET).feed(S2C, &resp);
     assert_eq!(field(&h.out[0], "http.response.body.bytes"), body.len());
-    assert!(h.out[0].fields.get("http.response.body.content").is_none());
+    assert!(!fields(&h.out[0]).contains_key("http.response.body.content"));
 }
 
 #[test]
@@ -300,7 +333,7 @@ fn unmatched_response_and_request() {
     assert_eq!((tx.status, tx.start, tx.end), (Status::Error, None, Some(h.ts)));
     assert_eq!(tx.ts, h.ts);
     assert_eq!(tx.notes, ["Unmatched response"]);
-    assert!(tx.fields.get("http.version").is_none() && tx.method.is_none());
+    assert!(!fields(tx).contains_key("http.version") && tx.method.is_none());
 
     h.at(6).feed(C2S, b"GET /something HTTP/1.1\r\n\r\n");
     h.at(15).expire();
@@ -310,7 +343,7 @@ fn unmatched_response_and_request() {
     assert_eq!((tx.status, tx.end), (Status::Error, None));
     assert_eq!(tx.notes, ["Unmatched request"]);
     assert_eq!(tx.query.as_deref(), Some("GET /something"));
-    assert!(tx.fields.get("http.response.status_code").is_none());
+    assert!(!fields(tx).contains_key("http.response.status_code"));
     assert_eq!((h.stats.unmatched_requests, h.stats.unmatched_responses), (1, 1));
 
     let mut h = Harness::new(HttpConfig { transaction_timeout: Duration::from_secs(1), ..HttpConfig::default() });
@@ -389,16 +422,16 @@ fn authorization_redaction_and_basic_auth_user() {
     let raw = tx.request.as_deref().unwrap();
     let stars = "*".repeat(" Basic c2ltcGxlc2ltb246cGFzc3dvcmQ=".len());
     assert!(raw.contains(&format!("\r\nAuthorization:{stars}\r\n")), "{raw}");
-    assert!(tx.fields.get("user.name").is_none());
+    assert!(!fields(tx).contains_key("user.name"));
 
     let mut h = Harness::new(HttpConfig { send_all_headers: true, ..HttpConfig::default() });
     h.feed(C2S, req).feed(S2C, OK_HELLO);
     assert_eq!(field(&h.out[0], "user.name"), "simplesimon");
-    assert_eq!(field(&h.out[0], "related.user"), &json!(["simplesimon"]));
+    assert_eq!(field(&h.out[0], "related.user"), json!(["simplesimon"]));
     // Without exported headers Packetbeat never sees the user name.
     let mut h = Harness::default();
     h.feed(C2S, req).feed(S2C, OK_HELLO);
-    assert!(h.out[0].fields.get("user.name").is_none());
+    assert!(!fields(&h.out[0]).contains_key("user.name"));
 }
 
 #[test]
@@ -451,14 +484,14 @@ fn headers_cookies_real_ip_and_ports() {
     h.feed(S2C, OK_HELLO);
     let tx = &h.out[0];
     assert_eq!(field(tx, "network.forwarded_ip"), "89.247.39.104");
-    assert_eq!(field(tx, "related.ip"), &json!(["10.0.0.5", "89.247.39.104"]));
-    assert_eq!(field(tx, "related.hosts"), &json!(["http://ref.example/"]));
+    assert_eq!(field(tx, "related.ip"), json!(["10.0.0.5", "89.247.39.104"]));
+    assert_eq!(field(tx, "related.hosts"), json!(["http://ref.example/"]));
     assert_eq!(field(tx, "http.request.referrer"), "http://ref.example/");
     assert_eq!(
         headers(tx, "http.request.headers"),
         json!({"content-length": 0, "cookie": {"a": "1", "b": "2"}, "x-multi": "1, 2"})
     );
-    assert!(tx.fields.get("destination.domain").is_none());
+    assert!(!fields(tx).contains_key("destination.domain"));
     assert_eq!(field(tx, "url.domain"), "10.0.0.5");
     assert_eq!(field(tx, "url.full"), "http://10.0.0.5/");
 }
