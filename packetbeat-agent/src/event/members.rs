@@ -56,6 +56,7 @@ impl Name {
     }
 
     /// The bytes to write: without the comma for the first member of an object.
+    #[inline(always)]
     fn bytes(self, comma: bool) -> &'static [u8] {
         let b = self.0.as_bytes();
         if comma {
@@ -117,6 +118,7 @@ impl Members {
     }
 
     /// Begins object `name` in the current one.
+    #[inline(always)]
     pub fn begin(&mut self, name: Name) {
         if let Some(slot) = self.names.get_mut(self.depth) {
             *slot = name;
@@ -136,9 +138,20 @@ impl Members {
     }
 
     /// Writes the objects still to open, then the name.
+    #[inline(always)]
     fn name(&mut self, name: Name) {
         #[cfg(debug_assertions)]
         self.check_order(name);
+        if self.written < self.depth {
+            self.open();
+        }
+        self.out.extend_from_slice(name.bytes(self.comma));
+        self.comma = true;
+    }
+
+    /// Writes the objects begun and not yet written.
+    #[inline(never)]
+    fn open(&mut self) {
         while self.written < self.depth {
             let open = self.names.get(self.written).copied().unwrap_or_default();
             self.out.extend_from_slice(open.bytes(self.comma));
@@ -146,8 +159,6 @@ impl Members {
             self.comma = false;
             self.written += 1;
         }
-        self.out.extend_from_slice(name.bytes(self.comma));
-        self.comma = true;
     }
 
     #[cfg(debug_assertions)]
@@ -161,12 +172,14 @@ impl Members {
     }
 
     /// `name`: `value` as a JSON string.
+    #[inline(always)]
     pub fn put_str(&mut self, name: Name, value: &str) {
         self.name(name);
         json::string(&mut self.out, value);
     }
 
     /// `name`: `value`, unless it is empty (the protocols leave empty strings out).
+    #[inline(always)]
     pub fn put_nonempty(&mut self, name: Name, value: &str) {
         if !value.is_empty() {
             self.put_str(name, value);
@@ -174,12 +187,14 @@ impl Members {
     }
 
     /// `name`: `value`.
+    #[inline(always)]
     pub fn put_u64(&mut self, name: Name, value: u64) {
         self.name(name);
         json::uint(&mut self.out, value);
     }
 
     /// `name`: `value`, unless it is 0.
+    #[inline(always)]
     pub fn put_nonzero(&mut self, name: Name, value: u64) {
         if value != 0 {
             self.put_u64(name, value);
