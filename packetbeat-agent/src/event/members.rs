@@ -37,13 +37,13 @@ pub fn recycle(mut buf: Vec<u8>) {
 /// Most objects open at once.
 const MAX_DEPTH: usize = 8;
 
-/// A member name as it is written after another member: `,"name":`. Made by [`name!`], so the
+/// A member name as it is written after another member: `,"name":`. Made by `name!`, so the
 /// bytes are a constant and writing a name is one copy.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Name(&'static str);
 
 impl Name {
-    /// `quoted` must be `,"name":` with a name that needs no escaping: use [`name!`].
+    /// `quoted` must be `,"name":` with a name that needs no escaping: use `name!`.
     #[must_use]
     pub const fn new(quoted: &'static str) -> Self {
         Self(quoted)

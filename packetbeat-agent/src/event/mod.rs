@@ -1,8 +1,9 @@
 //! Transactions and their Packetbeat 8.x ECS documents.
 //!
-//! A protocol produces a [`Transaction`]: the fields every protocol shares, typed, plus its own fields
-//! as dotted keys. [`envelope`] turns it into the JSON document Packetbeat would publish (`event.*`,
-//! `network.*` with the community id, `source`/`destination`/`client`/`server`, `related.*`, `agent.*`).
+//! A protocol produces a [`Transaction`]: the fields every protocol shares, typed, plus its own
+//! fields as dotted keys, or (HTTP) already written as JSON members in key order ([`members`]).
+//! [`envelope`] turns it into the JSON document Packetbeat would publish (`event.*`, `network.*`
+//! with the community id, `source`/`destination`/`client`/`server`, `related.*`, `agent.*`).
 
 pub mod community_id;
 pub mod conn_cache;

@@ -219,7 +219,8 @@ struct Builder {
 
 /// The `headers` object of a message. Without exported headers (the default configuration) it
 /// has at most `content-length` and `content-type`, written as two members without a map built,
-/// serialized and dropped per message.
+/// serialized and dropped per message. With exported headers, whose names come from the wire (and
+/// may need escaping), the object is built whole.
 fn headers(msg: &HttpMessage, info: &mut HeadInfo, cfg: &HttpConfig) -> doc::Headers {
     if info.headers.iter().any(|(n, _)| n != "content-length" && n != "content-type") {
         return doc::Headers::Object(headers_object(msg, info, cfg));
@@ -239,6 +240,7 @@ fn message(msg: &HttpMessage, info: &mut HeadInfo, cfg: &HttpConfig) -> doc::Mes
 }
 
 impl Builder {
+    /// Sets a field the envelope merges into its own objects (`destination.domain`…), unless empty.
     fn set_str(&mut self, key: &'static str, value: &str) {
         if !value.is_empty() {
             self.fields.insert(key, value);
