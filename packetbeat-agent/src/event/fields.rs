@@ -66,6 +66,18 @@ impl Fields {
         Self(Vec::new())
     }
 
+    /// Sorted fields of `pairs` (tests).
+    #[cfg(test)]
+    #[must_use]
+    pub fn sorted_from(pairs: &[(&'static str, Value)]) -> Self {
+        let mut f = Self::new();
+        for (k, v) in pairs {
+            f.insert(*k, v.clone());
+        }
+        f.sort();
+        f
+    }
+
     /// Sets `key` to `value`; a later value of the same key wins (see [`Self::sort`]).
     pub fn insert(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
         if self.0.capacity() == 0 {

@@ -224,11 +224,7 @@ mod tests {
 
     /// The generic writer's members for the same keys and values.
     fn generic(pairs: &[(&'static str, Value)]) -> String {
-        let mut f = Fields::new();
-        for (k, v) in pairs {
-            f.insert(*k, v.clone());
-        }
-        f.sort();
+        let f = Fields::sorted_from(pairs);
         let mut out = Vec::new();
         json::members(&mut out, f.as_slice(), 0, &mut false, &|_| false);
         String::from_utf8(out).unwrap()

@@ -139,12 +139,7 @@ mod tests {
     use crate::event::fields::Fields;
 
     fn fields(pairs: &[(&'static str, Value)]) -> Fields {
-        let mut f = Fields::new();
-        for (k, v) in pairs {
-            f.insert(*k, v.clone());
-        }
-        f.sort();
-        f
+        Fields::sorted_from(pairs)
     }
 
     fn render(cache: &mut ShapeCache, f: &Fields) -> (String, Vec<String>) {
