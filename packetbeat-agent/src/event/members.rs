@@ -5,8 +5,9 @@
 //! and nests them when the event is written. For HTTP that was a third of the cost of an event: a
 //! `serde_json::Value` (most of them an owned `String`) per field, the sort, the match against the
 //! cached document shapes, and dropping it all. A protocol that knows its fields writes them here
-//! instead, in key order ([`key_order`](super::fields::key_order)), as values in objects it begins and ends. The bytes are
-//! exactly what the generic writer makes of the same dotted keys and values.
+//! instead, in key order ([`key_order`](super::fields::key_order)), as values in objects it begins
+//! and ends. The bytes are exactly what the generic writer makes of the same dotted keys and
+//! values.
 
 use serde_json::Value;
 
