@@ -111,7 +111,14 @@ fn drive(port: u16, legacy: u16, decoy: u16, dir: &Path) -> Tally {
 }
 
 /// What must be equal between live and replay for one transaction (timestamps differ by source).
+///
+/// Not for a request answered while it was still uploading (nginx's early 201 to the 200 kB POST):
+/// its bytes seen, and the form parsed from them, depend on how much of the upload came before the
+/// answer. The two directions are sent from two CPUs, and the live ring and tcpdump's may record
+/// them interleaved differently (seen once in CI: live counted the head alone, replay 64 KiB more).
 fn fingerprint(e: &Value) -> String {
+    let seen = get(e, "source.bytes").as_u64();
+    let early = seen.zip(get(e, "http.request.body.bytes").as_u64()).is_some_and(|(seen, body)| seen < body);
     let keys = [
         "client.port",
         "server.port",
@@ -126,7 +133,11 @@ fn fingerprint(e: &Value) -> String {
         "http.request.body.bytes",
         "error.message",
     ];
-    keys.iter().map(|k| get(e, k).to_string()).collect::<Vec<_>>().join("|")
+    let volatile = |k: &&str| early && (*k == "source.bytes" || *k == "url.query");
+    keys.iter()
+        .map(|k| if volatile(k) { "early".to_owned() } else { get(e, k).to_string() })
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 fn check_events(events: &[Value], expected: &Tally, ports: &[u16], decoy: u16) {
