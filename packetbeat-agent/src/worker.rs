@@ -40,6 +40,13 @@ pub const fn chunk_bytes(block_when_full: bool) -> usize {
     }
 }
 
+/// An empty chunk buffer: a chunk is handed over once it reaches `chunk_bytes`, so it holds that
+/// much plus the end of the event that crossed the mark (room for a typical one, so the buffer
+/// does not grow).
+fn chunk_buffer(chunk_bytes: usize) -> Vec<u8> {
+    Vec::with_capacity(chunk_bytes + 4096)
+}
+
 /// What an event is assumed to take in a chunk, to turn the output queue's bound in events into
 /// one in chunks.
 pub const EVENT_BYTES_ESTIMATE: usize = 1024;
@@ -95,7 +102,7 @@ impl Publisher {
             settings,
             // Full size from the start, as the spares are: grown by doubling, the first chunk was
             // copied a dozen times on its way to 2 MiB.
-            chunk: Chunk { bytes: Vec::with_capacity(chunk_bytes + 4096), events: 0 },
+            chunk: Chunk { bytes: chunk_buffer(chunk_bytes), events: 0 },
             out,
             free,
             conns: ConnCache::default(),
@@ -115,7 +122,7 @@ impl Publisher {
         if self.chunk.events == 0 {
             return;
         }
-        let bytes = self.free.try_recv().unwrap_or_else(|_| Vec::with_capacity(self.chunk_bytes + 4096));
+        let bytes = self.free.try_recv().unwrap_or_else(|_| chunk_buffer(self.chunk_bytes));
         let chunk = std::mem::replace(&mut self.chunk, Chunk { bytes, events: 0 });
         if self.settings.block_when_full {
             // The output thread only stops after every sender is gone, so this cannot fail while
