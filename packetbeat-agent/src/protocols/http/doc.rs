@@ -95,6 +95,7 @@ pub struct Response {
 #[must_use]
 pub fn write(req: Option<&Request>, resp: Option<&Response>) -> Vec<u8> {
     let mut m = Members::new();
+    // Key order: `http.request`, `http.response`, `http.version`, then `url`, `user`, `user_agent`.
     m.begin(name!("http"));
     if let Some(req) = req {
         m.begin(name!("request"));
@@ -116,7 +117,9 @@ pub fn write(req: Option<&Request>, resp: Option<&Response>) -> Vec<u8> {
             1 => m.put_str(name!("version"), "1.1"),
             minor => m.put_str(name!("version"), &format!("1.{minor}")),
         }
-        m.end();
+    }
+    m.end();
+    if let Some(req) = req {
         url(&mut m, req);
         m.begin(name!("user"));
         if let Some(user) = &req.user {
@@ -125,6 +128,7 @@ pub fn write(req: Option<&Request>, resp: Option<&Response>) -> Vec<u8> {
         m.end();
         m.begin(name!("user_agent"));
         m.put_nonempty(name!("original"), &req.user_agent);
+        m.end();
     }
     m.finish()
 }
