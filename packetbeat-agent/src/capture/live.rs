@@ -4,7 +4,7 @@
 //! The order of operations matters and lives here once: the socket is created with protocol 0 (so it
 //! receives nothing yet), the filter is attached, and only `bind()` with `ETH_P_ALL` hooks the socket
 //! into the receive path — no frame ever reaches it unfiltered. The port selection is a map, so
-//! [`KernelFilter::set_ports`] changes what is captured while the filter stays attached.
+//! `KernelFilter::set_ports` changes what is captured while the filter stays attached.
 
 use std::ffi::CString;
 use std::io;

@@ -300,7 +300,7 @@ impl FlowTable {
         }
     }
 
-    /// Moves packet time forward to `now`, running timers at most once per [`TICK`].
+    /// Moves packet time forward to `now`, running timers at most once per `TICK` (a second).
     pub fn advance(&mut self, now: Timestamp, publish: &mut dyn Publish) {
         if now > self.now {
             self.now = now;

@@ -6,7 +6,7 @@
 //! that worker's batch; full batches travel over bounded channels and come back empty through a
 //! free list, so the steady state allocates nothing. The output runs on its own thread behind a
 //! bounded queue: replay blocks on it (nothing is lost), live capture drops and counts instead of
-//! stalling the kernel ring. Replay with several workers has its own hand-off ([`replay`]).
+//! stalling the kernel ring. Replay with several workers has its own hand-off (`replay.rs`).
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,7 +2,7 @@
 //! keep-alive connection, open file cache) serving a 6-byte file to `wrk`, once per capture mode,
 //! with the agent sharing both cores with nginx and wrk and then with the agent alone on one core.
 //! wrk is closed-loop, so the offered load is what it completed. Each placement runs two loads: one
-//! request at a time per connection, and [`PIPELINE_DEPTH`] pipelined requests per write (the way
+//! request at a time per connection, and `PIPELINE_DEPTH` (16) pipelined requests per write (the way
 //! of wrk's `pipeline.lua`), which lets one nginx worker answer well over 100k requests/s on these
 //! cores: the load the live target is stated at.
 //!

@@ -2,7 +2,7 @@
 //!
 //! Text-format values are the server's own text (lossy UTF-8). Binary-format values are decoded by
 //! type OID for the common types (bool, integers, floats, numeric, text types, bytea, uuid, date,
-//! time, timestamp[tz], json[b]) into the text PostgreSQL itself would print; any other type, or a
+//! time, timestamp, timestamptz, json, jsonb) into the text PostgreSQL itself would print; any other type, or a
 //! value whose length does not fit its type, is shown as bytea hex (`\x…`). Packetbeat shows binary
 //! columns as empty strings and never decodes parameters.
 
