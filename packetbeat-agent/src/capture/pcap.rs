@@ -157,7 +157,46 @@ fn open_format(reader: &mut Reader) -> Result<Format, CaptureError> {
 }
 
 impl ClassicPcap {
+    /// The next record: [`ClassicPcap::buffered`] when it is whole in the buffer (all but one
+    /// record per read), else read on.
+    #[inline(always)]
     fn next(self, reader: &mut Reader) -> Result<Option<Record>, CaptureError> {
+        match self.buffered(reader.available()) {
+            Some(record) => Ok(Some(record)),
+            None => self.next_slow(reader),
+        }
+    }
+
+    /// The record at the start of `avail` when it lies there whole and within the length limit;
+    /// `None` sends every other case (more to read, the end, corruption) to
+    /// [`ClassicPcap::next_slow`]. Replay's per-packet cost: with `next_slow` alone, each record
+    /// took two out-of-line `fill` calls and a `Result` returned through memory, about 200
+    /// instructions per packet in all (callgrind).
+    #[inline(always)]
+    fn buffered(self, avail: &[u8]) -> Option<Record> {
+        let header = avail.first_chunk::<16>()?;
+        let word = |at: usize| {
+            let b = [header[at], header[at + 1], header[at + 2], header[at + 3]];
+            if self.endian.big {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let caplen = usize::try_from(word(8)).ok()?;
+        let consume = self.record_header_len + caplen;
+        if caplen > PCAP_MAX_RECORD_LEN || avail.len() < consume {
+            return None;
+        }
+        let frac = u64::from(word(4));
+        let frac_nanos = if self.nanos { frac } else { frac * 1_000 };
+        let ts = Timestamp(u64::from(word(0)) * 1_000_000_000 + frac_nanos);
+        let wire_len = word(12).max(word(8));
+        Some(Record { ts, link: self.link, data_at: self.record_header_len, caplen, wire_len, consume })
+    }
+
+    #[inline(never)]
+    fn next_slow(self, reader: &mut Reader) -> Result<Option<Record>, CaptureError> {
         let header_len = self.record_header_len;
         if !reader.fill(header_len)? {
             reader.truncated();

@@ -116,12 +116,18 @@ impl Reader {
     }
 
     /// Makes at least `n` bytes available; `false` when the file ends first.
+    #[inline]
     pub(super) fn fill(&mut self, n: usize) -> Result<bool, CaptureError> {
-        if n > self.buf.len() {
-            return Err(self.corrupt(&format!("a {n}-byte record does not fit the {BUF_LEN}-byte buffer")));
-        }
         if self.end - self.start >= n {
             return Ok(true);
+        }
+        self.fill_slow(n)
+    }
+
+    #[inline(never)]
+    fn fill_slow(&mut self, n: usize) -> Result<bool, CaptureError> {
+        if n > self.buf.len() {
+            return Err(self.corrupt(&format!("a {n}-byte record does not fit the {BUF_LEN}-byte buffer")));
         }
         self.own_buffer();
         let buf = Arc::get_mut(&mut self.buf).unwrap_or_default();
