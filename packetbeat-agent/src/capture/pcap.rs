@@ -188,6 +188,7 @@ impl ClassicPcap {
         if caplen > PCAP_MAX_RECORD_LEN || avail.len() < consume {
             return None;
         }
+        // Cannot overflow: (2^32 - 1) s in nanoseconds plus (2^32 - 1) µs in nanoseconds < 2^64.
         let frac = u64::from(word(4));
         let frac_nanos = if self.nanos { frac } else { frac * 1_000 };
         let ts = Timestamp(u64::from(word(0)) * 1_000_000_000 + frac_nanos);
