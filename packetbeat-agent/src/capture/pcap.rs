@@ -169,9 +169,9 @@ impl ClassicPcap {
 
     /// The record at the start of `avail` when it lies there whole and within the length limit;
     /// `None` sends every other case (more to read, the end, corruption) to
-    /// [`ClassicPcap::next_slow`]. Replay's per-packet cost: with `next_slow` alone, each record
-    /// took two out-of-line `fill` calls and a `Result` returned through memory, about 200
-    /// instructions per packet in all (callgrind).
+    /// [`ClassicPcap::next_slow`], which reads on and then parses the record here too. Replay's
+    /// per-packet cost: with `next_slow` alone, each record took two out-of-line `fill` calls and a
+    /// `Result` returned through memory, about 200 instructions per packet in all (callgrind).
     #[inline(always)]
     fn buffered(self, avail: &[u8]) -> Option<Record> {
         let header = avail.first_chunk::<16>()?;
@@ -203,12 +203,7 @@ impl ClassicPcap {
             reader.truncated();
             return Ok(None);
         }
-        let header = reader.available();
-        let secs = u64::from(self.endian.u32(header, 0));
-        let frac = u64::from(self.endian.u32(header, 4));
-        let caplen = self.endian.u32(header, 8);
-        let wire_len = self.endian.u32(header, 12).max(caplen);
-        let caplen = usize::try_from(caplen).unwrap_or(usize::MAX);
+        let caplen = usize::try_from(self.endian.u32(reader.available(), 8)).unwrap_or(usize::MAX);
         if caplen > PCAP_MAX_RECORD_LEN {
             return Err(reader.corrupt(&format!(
                 "a record claims {caplen} captured bytes, more than the {PCAP_MAX_RECORD_LEN}-byte limit"
@@ -218,9 +213,8 @@ impl ClassicPcap {
             reader.truncated();
             return Ok(None);
         }
-        let frac_nanos = if self.nanos { frac } else { frac.saturating_mul(1_000) };
-        let ts = Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(frac_nanos));
-        Ok(Some(Record { ts, link: self.link, data_at: header_len, caplen, wire_len, consume: header_len + caplen }))
+        // The record now lies whole in the buffer, within the limit: the fast path reads it.
+        Ok(self.buffered(reader.available()))
     }
 }
 
