@@ -52,9 +52,9 @@ fn certs(key: &'static str, src: &str) -> Result<Vec<CertificateDer<'static>>, T
 
 /// rustls with *ring*. rustls 0.23.48 deprecated *ring*'s provider because it has no post-quantum
 /// key exchange; the other provider, aws-lc-rs, compiles a large C library (AWS-LC) into every
-/// build, and *ring* is kept rather than take that on for now. The key exchanges offered (X25519, P-256, P-384) are the classical ones
-/// every Elasticsearch and OpenSearch node accepts. (The workspace lockfile has 0.23.46; the fuzz
-/// crate's resolved 0.23.48.)
+/// build, and *ring* is kept rather than take that on for now. The key exchanges offered (X25519,
+/// P-256, P-384) are the classical ones every Elasticsearch and OpenSearch node accepts. (The
+/// workspace lockfile has 0.23.46; the fuzz crate's resolved 0.23.48.)
 #[allow(deprecated)]
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

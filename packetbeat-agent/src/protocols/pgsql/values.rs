@@ -2,9 +2,9 @@
 //!
 //! Text-format values are the server's own text (lossy UTF-8). Binary-format values are decoded by
 //! type OID for the common types (bool, integers, floats, numeric, text types, bytea, uuid, date,
-//! time, timestamp, timestamptz, json, jsonb) into the text PostgreSQL itself would print; any other type, or a
-//! value whose length does not fit its type, is shown as bytea hex (`\x…`). Packetbeat shows binary
-//! columns as empty strings and never decodes parameters.
+//! time, timestamp, timestamptz, json, jsonb) into the text PostgreSQL itself would print; any
+//! other type, or a value whose length does not fit its type, is shown as bytea hex (`\x…`).
+//! Packetbeat shows binary columns as empty strings and never decodes parameters.
 
 use std::fmt::Write as _;
 
