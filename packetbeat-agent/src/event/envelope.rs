@@ -216,21 +216,22 @@ fn close(out: &mut Vec<u8>, name: &str, section: &[(Key, Value)], own: &[&str]) 
 const ENDPOINT_OWN: [&str; 4] = ["ip", "port", "bytes", "domain"];
 
 /// The rest of an endpoint object opened with its pre-rendered `{"ip":…,"port":…`.
-fn endpoint_tail(out: &mut Vec<u8>, name: &str, section: &[(Key, Value)], bytes: Option<u64>, domain: Option<&Value>) {
+fn endpoint_tail(out: &mut Vec<u8>, name: &str, section: &[(Key, Value)], bytes: Option<u64>, domain: Option<&str>) {
     if let Some(b) = bytes {
         lit!(out, b",\"bytes\":");
         json::uint(out, b);
     }
     if let Some(d) = domain {
         lit!(out, b",\"domain\":");
-        json::value(out, d);
+        json::string(out, d);
     }
     close(out, name, section, &ENDPOINT_OWN);
 }
 
 /// `related` after its pre-rendered `{"ip":[client,server`: the protocol's addresses, then its other
-/// `related.*` lists, each without repeats; empty lists are left out.
-fn related(out: &mut Vec<u8>, section: &[(Key, Value)], cs: &ConnStrings) {
+/// `related.*` lists in name order (`hosts` from the transaction's typed host names and its fields),
+/// each without repeats; empty lists are left out.
+fn related(out: &mut Vec<u8>, section: &[(Key, Value)], cs: &ConnStrings, tx: &Transaction) {
     out.extend_from_slice(cs.related_ip.as_bytes());
     let extra_ips = section.iter().find(|(k, _)| k == "related.ip").and_then(|(_, v)| v.as_array());
     for (i, v) in extra_ips.into_iter().flatten().enumerate() {
@@ -243,9 +244,21 @@ fn related(out: &mut Vec<u8>, section: &[(Key, Value)], cs: &ConnStrings) {
     }
     out.push(b']');
     let mut first = false;
+    let mut hosts_due = tx.server_domain.is_some() || !tx.related_hosts.is_empty();
     for (k, v) in section {
         let (Some(name), Some(items)) = (k.strip_prefix("related."), v.as_array()) else { continue };
-        if name == "ip" || name.contains('.') || items.is_empty() {
+        if name == "ip" || name.contains('.') {
+            continue;
+        }
+        if hosts_due && name >= "hosts" {
+            hosts_due = false;
+            let merged = if name == "hosts" { items.as_slice() } else { &[] };
+            related_hosts(out, &mut first, tx, merged);
+            if name == "hosts" {
+                continue;
+            }
+        }
+        if items.is_empty() {
             continue;
         }
         json::key(out, &mut first, name);
@@ -260,7 +273,37 @@ fn related(out: &mut Vec<u8>, section: &[(Key, Value)], cs: &ConnStrings) {
         }
         out.push(b']');
     }
+    if hosts_due {
+        related_hosts(out, &mut first, tx, &[]);
+    }
     out.push(b'}');
+}
+
+/// `"hosts":[…]`: the transaction's typed host names, then those of `merged` (a `related.hosts` in
+/// its fields), without repeats.
+fn related_hosts(out: &mut Vec<u8>, first: &mut bool, tx: &Transaction, merged: &[Value]) {
+    let typed = || tx.server_domain.iter().chain(&tx.related_hosts).map(String::as_str);
+    json::key(out, first, "hosts");
+    out.push(b'[');
+    let mut comma = false;
+    for (i, host) in typed().enumerate() {
+        if !typed().take(i).any(|before| before == host) {
+            if std::mem::replace(&mut comma, true) {
+                out.push(b',');
+            }
+            json::string(out, host);
+        }
+    }
+    for (i, v) in merged.iter().enumerate() {
+        let seen = v.as_str().is_some_and(|s| typed().any(|t| t == s)) || merged.get(..i).is_some_and(|b| b.contains(v));
+        if !seen {
+            if std::mem::replace(&mut comma, true) {
+                out.push(b',');
+            }
+            json::value(out, v);
+        }
+    }
+    out.push(b']');
 }
 
 /// Writes the document of `tx` (its fields sorted, see [`super::Fields::sort`]) as one JSON object: the Packetbeat 8.x ECS layout, with the
@@ -314,7 +357,9 @@ pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, cs: &ConnStrings, 
     );
 
     let destination = sections.section("destination");
-    let domain = destination.iter().find(|(k, _)| k == "destination.domain").map(|(_, v)| v);
+    let domain = tx.server_domain.as_deref().or_else(|| {
+        destination.iter().find(|(k, _)| k == "destination.domain").and_then(|(_, v)| v.as_str())
+    });
     lit!(out, b",\"source\":");
     out.extend_from_slice(cs.client_endpoint.as_bytes());
     endpoint_tail(out, "source", sections.section("source"), tx.request_bytes, None);
@@ -328,7 +373,7 @@ pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, cs: &ConnStrings, 
     out.extend_from_slice(cs.server_endpoint.as_bytes());
     endpoint_tail(out, "server", sections.section("server"), tx.response_bytes, domain);
     lit!(out, b",\"related\":");
-    related(out, sections.section("related"), cs);
+    related(out, sections.section("related"), cs, tx);
 
     for (k, v) in [("method", &tx.method), ("query", &tx.query), ("request", &tx.request), ("response", &tx.response)] {
         if let Some(v) = v {
@@ -466,5 +511,61 @@ mod tests {
         assert_eq!(doc["error"]["message"], json!("a"));
         assert_eq!(doc["http"]["response"]["status_code"], json!(200));
         assert_eq!(doc["@timestamp"], json!("1970-01-01T00:00:01.000000Z"));
+    }
+
+    #[test]
+    fn typed_host_names_merge_with_fields() {
+        let conn = ConnInfo {
+            client_ip: "10.0.0.1".parse().unwrap(),
+            client_port: 5555,
+            server_ip: "10.0.0.2".parse().unwrap(),
+            server_port: 80,
+        };
+        let doc = |tx: &Transaction| Value::Object(to_map(tx, &conn, &agent()));
+        let typed = Transaction {
+            kind: "http",
+            server_domain: Some("a.example".into()),
+            related_hosts: vec!["b.example".into(), "a.example".into()],
+            ..Default::default()
+        };
+        let d = doc(&typed);
+        assert_eq!(d["destination"]["domain"], json!("a.example"));
+        assert_eq!(d["server"]["domain"], json!("a.example"));
+        assert_eq!(d["related"]["hosts"], json!(["a.example", "b.example"]));
+
+        // With `related.*` lists in the fields too: one `hosts` list, typed names first, in name
+        // order among the others.
+        let mut both = typed.clone();
+        both.fields.insert("related.hash", json!(["h"]));
+        both.fields.insert("related.hosts", json!(["c.example", "b.example"]));
+        both.fields.insert("related.user", json!(["u"]));
+        both.fields.sort();
+        let mut out = Vec::new();
+        let mut cs = ConnStrings::default();
+        cs.render(&conn, &agent(), "http");
+        write_transaction(&mut out, &both, &cs, b"", &mut ShapeCache::default());
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(r#""related":{"ip":["10.0.0.1","10.0.0.2"],"hash":["h"],"hosts":["a.example","b.example","c.example"],"user":["u"]}"#),
+            "{text}"
+        );
+
+        // Only `related.user` in the fields: `hosts` comes before it. Without typed names, the
+        // fields' `destination.domain` is used.
+        let mut user = typed.clone();
+        user.fields.insert("related.user", json!(["u"]));
+        let d = doc(&user);
+        assert_eq!(d["related"]["hosts"], json!(["a.example", "b.example"]));
+        let generic = Transaction {
+            kind: "http",
+            fields: {
+                let mut f = Fields::new();
+                f.insert("destination.domain", "f.example");
+                f
+            },
+            ..Default::default()
+        };
+        assert_eq!(doc(&generic)["server"]["domain"], json!("f.example"));
+        assert_eq!(doc(&generic)["related"].get("hosts"), None);
     }
 }

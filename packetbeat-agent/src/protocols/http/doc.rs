@@ -1,9 +1,10 @@
 //! HTTP's own fields of a transaction (`http.*`, `url.*`, `user.name`, `user_agent.original`), kept
 //! typed while the transaction is built and written as JSON members in one pass, in key order (see
 //! [`Members`]). Every name is a constant, so nothing here needs the generic dotted-key
-//! [`Fields`](crate::event::Fields): no `Value` per field, no sort, no shape lookup. The fields
-//! that merge into the envelope's objects (`destination.domain`, `network.forwarded_ip`,
-//! `related.*`) still go through `Fields`.
+//! [`Fields`](crate::event::Fields): no `Value` per field, no sort, no shape lookup. The host
+//! name (`destination.domain`, `related.hosts`) is typed in the transaction; the rarer fields that
+//! merge into the envelope's objects (`network.forwarded_ip`, `related.ip`, `related.user`) still
+//! go through `Fields`.
 
 use serde_json::Value;
 

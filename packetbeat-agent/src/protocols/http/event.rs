@@ -211,9 +211,11 @@ struct Builder {
     tx: Transaction,
     req: Option<doc::Request>,
     resp: Option<doc::Response>,
+    /// The request's host is a name (not an address): it becomes `destination.domain` once
+    /// [`doc::write`] is done with it.
+    host_is_domain: bool,
     fields: Fields,
     related_ip: Vec<Value>,
-    related_hosts: Vec<Value>,
     related_user: Vec<Value>,
 }
 
@@ -240,7 +242,7 @@ fn message(msg: &HttpMessage, info: &mut HeadInfo, cfg: &HttpConfig) -> doc::Mes
 }
 
 impl Builder {
-    /// Sets a field the envelope merges into its own objects (`destination.domain`…), unless empty.
+    /// Sets a field the envelope merges into its own objects (`network.forwarded_ip`), unless empty.
     fn set_str(&mut self, key: &'static str, value: &str) {
         if !value.is_empty() {
             self.fields.insert(key, value);
@@ -268,8 +270,7 @@ impl Builder {
         if parse_ip(host).is_some() {
             push_unique(&mut self.related_ip, host);
         } else {
-            self.set_str("destination.domain", host);
-            push_unique(&mut self.related_hosts, host);
+            self.host_is_domain = !host.is_empty();
         }
         let port = if host_port == 0 { conn.server_port } else { host_port };
         if host_port != 0 && host_port != conn.server_port {
@@ -283,7 +284,9 @@ impl Builder {
         if parse_ip(&info.real_ip).is_some() {
             push_unique(&mut self.related_ip, &info.real_ip);
         }
-        push_unique(&mut self.related_hosts, &info.referer);
+        if !info.referer.is_empty() {
+            self.tx.related_hosts.push(info.referer.clone());
+        }
 
         let message = message(&req, &mut info, cfg);
         let mut tx_query = String::with_capacity(info.method.len() + 1 + path.len());
@@ -341,17 +344,18 @@ impl Builder {
     }
 
     fn finish(mut self) -> Transaction {
-        for (key, list) in [
-            ("related.ip", self.related_ip),
-            ("related.hosts", self.related_hosts),
-            ("related.user", self.related_user),
-        ] {
+        for (key, list) in [("related.ip", self.related_ip), ("related.user", self.related_user)] {
             if !list.is_empty() {
                 self.fields.insert(key, Value::Array(list));
             }
         }
         self.tx.members = doc::write(self.req.as_ref(), self.resp.as_ref());
-        self.tx.method = self.req.map(|req| req.method);
+        if let Some(req) = self.req {
+            self.tx.method = Some(req.method);
+            if self.host_is_domain {
+                self.tx.server_domain = Some(req.host);
+            }
+        }
         self.tx.fields = self.fields;
         self.tx
     }

@@ -64,12 +64,31 @@ fn fields(tx: &Transaction) -> Map<String, Value> {
         }
     }
     let mut map = tx.fields.to_map();
+    // The typed host names, as the dotted fields the generic writer takes.
+    let mut hosts: Vec<Value> = Vec::new();
+    for host in tx.server_domain.iter().chain(&tx.related_hosts) {
+        if !hosts.iter().any(|h| h == host.as_str()) {
+            hosts.push(host.as_str().into());
+        }
+    }
+    if let Some(domain) = &tx.server_domain {
+        map.insert("destination.domain".into(), domain.as_str().into());
+    }
+    if !hosts.is_empty() {
+        map.insert("related.hosts".into(), Value::Array(hosts));
+    }
     let doc = [b"{\"status\":0".as_slice(), &tx.members, b"}"].concat();
     let doc: Map<String, Value> = serde_json::from_slice(&doc).expect("the members are JSON");
     for (key, v) in doc.into_iter().filter(|(k, _)| k != "status") {
         flatten(key, v, &mut map);
     }
-    let mut generic = Transaction { members: Vec::new(), fields: Fields::new(), ..tx.clone() };
+    let mut generic = Transaction {
+        members: Vec::new(),
+        fields: Fields::new(),
+        server_domain: None,
+        related_hosts: Vec::new(),
+        ..tx.clone()
+    };
     for (k, v) in &map {
         generic.fields.insert(k.clone(), v.clone());
     }
