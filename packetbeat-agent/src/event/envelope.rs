@@ -228,6 +228,37 @@ fn endpoint_tail(out: &mut Vec<u8>, name: &str, section: &[(Key, Value)], bytes:
     close(out, name, section, &ENDPOINT_OWN);
 }
 
+/// The two objects of one side of the connection (`source` and `client`, or `destination` and
+/// `server`), which hold the same values: when no protocol field goes under either, the second is
+/// a copy of the first.
+fn endpoint_pair(
+    out: &mut Vec<u8>,
+    names: [&str; 2],
+    endpoint: &str,
+    sections: [&[(Key, Value)]; 2],
+    bytes: Option<u64>,
+    domain: Option<&str>,
+) {
+    let [first, second] = names;
+    let [first_section, second_section] = sections;
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(first.as_bytes());
+    out.extend_from_slice(b"\":");
+    let start = out.len();
+    out.extend_from_slice(endpoint.as_bytes());
+    endpoint_tail(out, first, first_section, bytes, domain);
+    let end = out.len();
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(second.as_bytes());
+    out.extend_from_slice(b"\":");
+    if first_section.is_empty() && second_section.is_empty() {
+        out.extend_from_within(start..end);
+    } else {
+        out.extend_from_slice(endpoint.as_bytes());
+        endpoint_tail(out, second, second_section, bytes, domain);
+    }
+}
+
 /// `related` after its pre-rendered `{"ip":[client,server`: the protocol's addresses, then its other
 /// `related.*` lists in name order (`hosts` from the transaction's typed host names and its fields),
 /// each without repeats; empty lists are left out.
@@ -360,18 +391,12 @@ pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, cs: &ConnStrings, 
     let domain = tx.server_domain.as_deref().or_else(|| {
         destination.iter().find(|(k, _)| k == "destination.domain").and_then(|(_, v)| v.as_str())
     });
-    lit!(out, b",\"source\":");
-    out.extend_from_slice(cs.client_endpoint.as_bytes());
-    endpoint_tail(out, "source", sections.section("source"), tx.request_bytes, None);
-    lit!(out, b",\"client\":");
-    out.extend_from_slice(cs.client_endpoint.as_bytes());
-    endpoint_tail(out, "client", sections.section("client"), tx.request_bytes, None);
-    lit!(out, b",\"destination\":");
-    out.extend_from_slice(cs.server_endpoint.as_bytes());
-    endpoint_tail(out, "destination", destination, tx.response_bytes, domain);
-    lit!(out, b",\"server\":");
-    out.extend_from_slice(cs.server_endpoint.as_bytes());
-    endpoint_tail(out, "server", sections.section("server"), tx.response_bytes, domain);
+    for (names, endpoint, sections, bytes, domain) in [
+        (["source", "client"], &cs.client_endpoint, ["source", "client"].map(|n| sections.section(n)), tx.request_bytes, None),
+        (["destination", "server"], &cs.server_endpoint, [destination, sections.section("server")], tx.response_bytes, domain),
+    ] {
+        endpoint_pair(out, names, endpoint, sections, bytes, domain);
+    }
     lit!(out, b",\"related\":");
     related(out, sections.section("related"), cs, tx);
 
