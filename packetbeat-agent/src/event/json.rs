@@ -24,6 +24,23 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// Appends as a JSON string the bytes `write` appends (which must be UTF-8): written in place,
+/// then checked, and only when they need escaping taken out and written again through [`string`].
+/// A string assembled from parts (a URL) is so copied once rather than built apart, copied and
+/// dropped.
+pub fn string_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.push(b'"');
+    write(out);
+    if needs_escape(out.get(start + 1..).unwrap_or_default()) {
+        let raw = out.split_off(start + 1);
+        out.truncate(start);
+        string(out, &crate::text::lossy(&raw));
+    } else {
+        out.push(b'"');
+    }
+}
+
 /// [`string`] of one of the agent's own names (a protocol, a status), which need no escaping.
 pub fn plain_string(out: &mut Vec<u8>, s: &str) {
     debug_assert!(!needs_escape(s.as_bytes()), "{s}");
@@ -213,6 +230,10 @@ mod tests {
             let mut out = Vec::new();
             string(&mut out, &s);
             assert_eq!(out, serde_json::to_vec(&s).unwrap(), "{s:?}");
+            // Written in place after other bytes, as a member's value is.
+            let mut out = b"x:".to_vec();
+            string_with(&mut out, |o| o.extend_from_slice(s.as_bytes()));
+            assert_eq!(out, [b"x:".as_slice(), &serde_json::to_vec(&s).unwrap()].concat(), "{s:?}");
         }
     }
 

@@ -179,6 +179,14 @@ impl Members {
         json::string(&mut self.out, value);
     }
 
+    /// `name`: the string `write` appends (UTF-8), written in place rather than built apart and
+    /// copied (see [`json::string_with`]).
+    #[inline(always)]
+    pub fn put_string_with(&mut self, name: Name, write: impl FnOnce(&mut Vec<u8>)) {
+        self.name(name);
+        json::string_with(&mut self.out, write);
+    }
+
     /// `name`: `value`, unless it is empty (the protocols leave empty strings out).
     #[inline(always)]
     pub fn put_nonempty(&mut self, name: Name, value: &str) {

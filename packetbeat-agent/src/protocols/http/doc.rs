@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::url::full_url;
+use super::url::write_full_url;
 use crate::event::members::{name, Members};
 
 /// A message's `headers` object.
@@ -141,8 +141,8 @@ fn url(m: &mut Members, req: &Request) {
     if let Some(dot) = req.path.rfind('.') {
         m.put_nonempty(name!("extension"), req.path.get(dot + 1..).unwrap_or_default());
     }
-    if let Some(full) = full_url(&req.host, req.port, req.path.as_bytes(), &req.query) {
-        m.put_str(name!("full"), &full);
+    if !req.host.is_empty() && req.port != 0 {
+        m.put_string_with(name!("full"), |out| write_full_url(out, &req.host, req.port, req.path.as_bytes(), &req.query));
     }
     m.put_nonempty(name!("path"), &req.path);
     if req.port != 80 {

@@ -244,19 +244,17 @@ fn escape_into(out: &mut Vec<u8>, s: &[u8], keep: &Keep) {
     }
 }
 
-/// Packetbeat's `synthesizeFullURL`: `http://host[:port]/path?query`, or `None` without a host.
-#[must_use]
-pub fn full_url(domain: &str, port: u16, path: &[u8], query: &str) -> Option<String> {
-    if domain.is_empty() || port == 0 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(16 + domain.len() + path.len() + query.len());
+/// Packetbeat's `synthesizeFullURL`: appends `http://host[:port]/path?query`. Callers leave it out
+/// without a host (or port). Every byte but the query's comes out escaped as ASCII, and the query is
+/// text, so what is appended is UTF-8.
+pub fn write_full_url(out: &mut Vec<u8>, domain: &str, port: u16, path: &[u8], query: &str) {
+    out.reserve(16 + domain.len() + path.len() + query.len());
     out.extend_from_slice(b"http://");
     let bracket = domain.contains(':');
     if bracket {
         out.push(b'[');
     }
-    escape_into(&mut out, domain.as_bytes(), &HOST);
+    escape_into(out, domain.as_bytes(), &HOST);
     if bracket {
         out.push(b']');
     }
@@ -267,12 +265,11 @@ pub fn full_url(domain: &str, port: u16, path: &[u8], query: &str) -> Option<Str
     if path.first().is_some_and(|&b| b != b'/') {
         out.push(b'/');
     }
-    escape_into(&mut out, path, &PATH);
+    escape_into(out, path, &PATH);
     if !query.is_empty() {
         out.push(b'?');
         out.extend_from_slice(query.as_bytes());
     }
-    Some(lossy_owned(out))
 }
 
 #[cfg(test)]
@@ -370,6 +367,16 @@ mod tests {
         let mut out = Vec::new();
         escape_into(&mut out, "a b/ü?".as_bytes(), &PATH);
         assert_eq!(out, b"a%20b/%C3%BC%3F");
+    }
+
+    /// [`write_full_url`] as a string, `None` where it is left out.
+    fn full_url(domain: &str, port: u16, path: &[u8], query: &str) -> Option<String> {
+        if domain.is_empty() || port == 0 {
+            return None;
+        }
+        let mut out = Vec::new();
+        write_full_url(&mut out, domain, port, path, query);
+        Some(String::from_utf8(out).expect("UTF-8"))
     }
 
     #[test]
