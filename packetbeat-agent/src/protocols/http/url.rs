@@ -25,6 +25,9 @@ pub struct Target<'a> {
 /// the first segment of a relative reference, a bad port).
 #[must_use]
 pub fn parse_target(target: &str) -> Option<Target<'_>> {
+    if let Some(plain) = plain_origin_form(target) {
+        return Some(plain);
+    }
     if target.bytes().any(|b| b < 0x20 || b == 0x7f) {
         return None;
     }
@@ -58,6 +61,30 @@ pub fn parse_target(target: &str) -> Option<Target<'_>> {
         path = &authority_and_path[end..];
     }
     Some(Target { path: unescape(path.as_bytes(), false)?, raw_query })
+}
+
+/// The common target, `/path[?query]` with no fragment, control byte or escape in the path (and
+/// not `//…`, which names an authority), split in one pass; `None` sends any other to the general
+/// parse, which gives the same result for these.
+fn plain_origin_form(target: &str) -> Option<Target<'_>> {
+    let b = target.as_bytes();
+    if b.first() != Some(&b'/') || b.get(1) == Some(&b'/') {
+        return None;
+    }
+    let mut query_at = None;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            0..=0x1f | 0x7f | b'#' => return None,
+            b'%' if query_at.is_none() => return None,
+            b'?' if query_at.is_none() => query_at = Some(i),
+            _ => {}
+        }
+    }
+    let (path, raw_query) = match query_at {
+        Some(i) => (target.get(..i)?, target.get(i + 1..)?),
+        None => (target, ""),
+    };
+    Some(Target { path: path.as_bytes().to_vec(), raw_query })
 }
 
 /// Length of a leading `scheme` (before `:`), 0 when there is none; `None` for Go's "missing
@@ -294,6 +321,30 @@ mod tests {
         assert!(parse_target("a:b/c").unwrap().path.is_empty()); // scheme "a", opaque
         assert!(parse_target("1a:b").is_none());
         assert!(parse_target("http://h:x/").is_none());
+    }
+
+    /// The one-pass split of plain targets agrees with the general parse, which it skips.
+    #[test]
+    fn plain_targets_split_as_the_general_parse_does() {
+        // The same target behind a scheme and a host, which the fast path turns away.
+        let general = |t: &str| {
+            let t = format!("http://h{t}");
+            parse_target(&t).map(|p| (p.path, p.raw_query.to_owned()))
+        };
+        for t in [
+            "/", "/a", "/a/b.html", "/?", "/?x", "/a?b=1&c=%20", "/a?b?c", "/a?b/c", "/a+b", "/a:b", "/a;b",
+            "/é", "/a b", "/a%20b", "/a#f", "/a?b#f", "/a\x01", "/a?\x7f", "//h/p", "///p",
+        ] {
+            if let Some(fast) = plain_origin_form(t) {
+                assert_eq!(Some((fast.path.clone(), fast.raw_query.to_owned())), general(t), "{t:?}");
+                assert_eq!(Some(fast), parse_target(t), "{t:?}");
+            } else {
+                assert!(
+                    t.contains(['%', '#', '\x01', '\x7f']) || t.starts_with("//"),
+                    "{t:?} should have been split by the fast path"
+                );
+            }
+        }
     }
 
     #[test]
