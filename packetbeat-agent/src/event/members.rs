@@ -146,7 +146,12 @@ impl Members {
         if self.written < self.depth {
             self.open();
         }
-        self.out.extend_from_slice(name.bytes(self.comma));
+        // The comma apart: the name is then a constant wherever this is inlined, and is copied by
+        // moves rather than a call to `memcpy` with one of two lengths.
+        if self.comma {
+            self.out.push(b',');
+        }
+        self.out.extend_from_slice(name.bytes(false));
         self.comma = true;
     }
 
