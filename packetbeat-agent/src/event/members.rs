@@ -184,6 +184,13 @@ impl Members {
         json::string(&mut self.out, value);
     }
 
+    /// `name`: `value`, one of the writer's own constants, which need no escaping.
+    #[inline(always)]
+    pub fn put_plain(&mut self, name: Name, value: &'static str) {
+        self.name(name);
+        json::plain_string(&mut self.out, value);
+    }
+
     /// `name`: the string `write` appends (UTF-8), written in place rather than built apart and
     /// copied (see [`json::string_with`]).
     #[inline(always)]

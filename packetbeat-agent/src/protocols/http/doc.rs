@@ -114,8 +114,8 @@ pub fn write(req: Option<&Request>, resp: Option<&Response>) -> Vec<u8> {
     }
     if let Some(req) = req {
         match req.minor_version {
-            0 => m.put_str(name!("version"), "1.0"),
-            1 => m.put_str(name!("version"), "1.1"),
+            0 => m.put_plain(name!("version"), "1.0"),
+            1 => m.put_plain(name!("version"), "1.1"),
             minor => m.put_str(name!("version"), &format!("1.{minor}")),
         }
     }
@@ -149,6 +149,6 @@ fn url(m: &mut Members, req: &Request) {
         m.put_u64(name!("port"), u64::from(req.port));
     }
     m.put_nonempty(name!("query"), &req.query);
-    m.put_str(name!("scheme"), "http");
+    m.put_plain(name!("scheme"), "http");
     m.end();
 }
