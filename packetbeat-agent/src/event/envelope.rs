@@ -313,9 +313,15 @@ fn related(out: &mut Vec<u8>, section: &[(Key, Value)], cs: &ConnStrings, tx: &T
 /// `"hosts":[…]`: the transaction's typed host names, then those of `merged` (a `related.hosts` in
 /// its fields), without repeats.
 fn related_hosts(out: &mut Vec<u8>, first: &mut bool, tx: &Transaction, merged: &[Value]) {
-    let typed = || tx.server_domain.iter().chain(&tx.related_hosts).map(String::as_str);
     json::key(out, first, "hosts");
     out.push(b'[');
+    if let (Some(domain), [], []) = (&tx.server_domain, tx.related_hosts.as_slice(), merged) {
+        // The common list: the host name alone.
+        json::string(out, domain);
+        out.push(b']');
+        return;
+    }
+    let typed = || tx.server_domain.iter().chain(&tx.related_hosts).map(String::as_str);
     let mut comma = false;
     for (i, host) in typed().enumerate() {
         if !typed().take(i).any(|before| before == host) {
