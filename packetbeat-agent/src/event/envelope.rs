@@ -230,7 +230,9 @@ fn endpoint_tail(out: &mut Vec<u8>, name: &str, section: &[(Key, Value)], bytes:
 
 /// The two objects of one side of the connection (`source` and `client`, or `destination` and
 /// `server`), which hold the same values: when no protocol field goes under either, the second is
-/// a copy of the first.
+/// a copy of the first. Inlined into both of its calls, where its names are constants: as a call
+/// it cost about 200 more instructions per event.
+#[inline(always)]
 fn endpoint_pair(
     out: &mut Vec<u8>,
     names: [&str; 2],
@@ -332,7 +334,8 @@ fn related_hosts(out: &mut Vec<u8>, first: &mut bool, tx: &Transaction, merged: 
         }
     }
     for (i, v) in merged.iter().enumerate() {
-        let seen = v.as_str().is_some_and(|s| typed().any(|t| t == s)) || merged.get(..i).is_some_and(|b| b.contains(v));
+        let seen =
+            v.as_str().is_some_and(|s| typed().any(|t| t == s)) || merged.get(..i).is_some_and(|b| b.contains(v));
         if !seen {
             if std::mem::replace(&mut comma, true) {
                 out.push(b',');
@@ -394,15 +397,14 @@ pub fn write_transaction(out: &mut Vec<u8>, tx: &Transaction, cs: &ConnStrings, 
     );
 
     let destination = sections.section("destination");
-    let domain = tx.server_domain.as_deref().or_else(|| {
-        destination.iter().find(|(k, _)| k == "destination.domain").and_then(|(_, v)| v.as_str())
-    });
-    for (names, endpoint, sections, bytes, domain) in [
-        (["source", "client"], &cs.client_endpoint, ["source", "client"].map(|n| sections.section(n)), tx.request_bytes, None),
-        (["destination", "server"], &cs.server_endpoint, [destination, sections.section("server")], tx.response_bytes, domain),
-    ] {
-        endpoint_pair(out, names, endpoint, sections, bytes, domain);
-    }
+    let domain = tx
+        .server_domain
+        .as_deref()
+        .or_else(|| destination.iter().find(|(k, _)| k == "destination.domain").and_then(|(_, v)| v.as_str()));
+    let client = [sections.section("source"), sections.section("client")];
+    endpoint_pair(out, ["source", "client"], &cs.client_endpoint, client, tx.request_bytes, None);
+    let server = [destination, sections.section("server")];
+    endpoint_pair(out, ["destination", "server"], &cs.server_endpoint, server, tx.response_bytes, domain);
     lit!(out, b",\"related\":");
     related(out, sections.section("related"), cs, tx);
 

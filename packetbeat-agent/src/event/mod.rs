@@ -68,20 +68,21 @@ pub struct Transaction {
     /// Protocol fields as dotted keys (`"http.response.status_code"`, `"url.full"`,
     /// `"destination.domain"`…), expanded into nested objects by the envelope. A value under
     /// `"related.ip"`, `"related.hosts"` or `"related.user"` must be an array and is merged,
-    /// de-duplicated, with what the envelope computes.
+    /// de-duplicated, with what the envelope computes. A `"destination.domain"` here must be a
+    /// string, and [`Self::server_domain`], when set, is used instead.
     pub fields: Fields,
     /// `destination.domain` and `server.domain`, also the first of `related.hosts`: the host name
     /// a request named (HTTP's `Host`). Typed rather than in [`Self::fields`] because nearly every
     /// HTTP event has it, and as a dotted field it was the one thing that still sent those events
     /// through the generic path (a `Value` per field, the sort, the shape lookup, `related.*`
-    /// merged from `Value` arrays).
+    /// merged from `Value` arrays). Never empty when set.
     pub server_domain: Option<String>,
-    /// More `related.hosts` after [`Self::server_domain`] (HTTP's `Referer`). The envelope leaves
-    /// out repeats and merges any `related.hosts` in [`Self::fields`] after these.
+    /// More `related.hosts` after [`Self::server_domain`] (HTTP's `Referer`), none empty. The
+    /// envelope leaves out repeats and merges any `related.hosts` in [`Self::fields`] after these.
     pub related_hosts: Vec<String>,
     /// Protocol fields already written as JSON members (see [`members::Members`]), each preceded
     /// by a comma, under names the envelope does not write. A protocol that writes its fields so
-    /// keeps only names under the envelope's (`destination.domain`, `related.*`…) in
+    /// keeps only names under the envelope's (`network.forwarded_ip`, `related.*`…) in
     /// [`Self::fields`]: the two are not merged or ordered together.
     pub members: Vec<u8>,
 }

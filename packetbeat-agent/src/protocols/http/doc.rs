@@ -142,7 +142,9 @@ fn url(m: &mut Members, req: &Request) {
         m.put_nonempty(name!("extension"), req.path.get(dot + 1..).unwrap_or_default());
     }
     if !req.host.is_empty() && req.port != 0 {
-        m.put_string_with(name!("full"), |out| write_full_url(out, &req.host, req.port, req.path.as_bytes(), &req.query));
+        m.put_string_with(name!("full"), |out| {
+            write_full_url(out, &req.host, req.port, req.path.as_bytes(), &req.query)
+        });
     }
     m.put_nonempty(name!("path"), &req.path);
     if req.port != 80 {

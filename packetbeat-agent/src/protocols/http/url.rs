@@ -332,8 +332,26 @@ mod tests {
             parse_target(&t).map(|p| (p.path, p.raw_query.to_owned()))
         };
         for t in [
-            "/", "/a", "/a/b.html", "/?", "/?x", "/a?b=1&c=%20", "/a?b?c", "/a?b/c", "/a+b", "/a:b", "/a;b",
-            "/é", "/a b", "/a%20b", "/a#f", "/a?b#f", "/a\x01", "/a?\x7f", "//h/p", "///p",
+            "/",
+            "/a",
+            "/a/b.html",
+            "/?",
+            "/?x",
+            "/a?b=1&c=%20",
+            "/a?b?c",
+            "/a?b/c",
+            "/a+b",
+            "/a:b",
+            "/a;b",
+            "/é",
+            "/a b",
+            "/a%20b",
+            "/a#f",
+            "/a?b#f",
+            "/a\x01",
+            "/a?\x7f",
+            "//h/p",
+            "///p",
         ] {
             if let Some(fast) = plain_origin_form(t) {
                 assert_eq!(Some((fast.path.clone(), fast.raw_query.to_owned())), general(t), "{t:?}");
