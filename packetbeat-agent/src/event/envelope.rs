@@ -509,14 +509,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn builds_envelope() {
-        let conn = ConnInfo {
+    /// A connection from 10.0.0.1:5555 to `server` port 80.
+    fn conn(server: &str) -> ConnInfo {
+        ConnInfo {
             client_ip: "10.0.0.1".parse().unwrap(),
             client_port: 5555,
-            server_ip: "127.0.0.1".parse().unwrap(),
+            server_ip: server.parse().unwrap(),
             server_port: 80,
-        };
+        }
+    }
+
+    #[test]
+    fn builds_envelope() {
+        let conn = conn("127.0.0.1");
         let mut fields = Fields::new();
         fields.insert("http.response.status_code", 200);
         fields.insert("destination.domain", "example.com");
@@ -548,12 +553,7 @@ mod tests {
 
     #[test]
     fn typed_host_names_merge_with_fields() {
-        let conn = ConnInfo {
-            client_ip: "10.0.0.1".parse().unwrap(),
-            client_port: 5555,
-            server_ip: "10.0.0.2".parse().unwrap(),
-            server_port: 80,
-        };
+        let conn = conn("10.0.0.2");
         let doc = |tx: &Transaction| Value::Object(to_map(tx, &conn, &agent()));
         let typed = Transaction {
             kind: "http",
