@@ -175,14 +175,7 @@ impl ClassicPcap {
     #[inline(always)]
     fn buffered(self, avail: &[u8]) -> Option<Record> {
         let header = avail.first_chunk::<16>()?;
-        let word = |at: usize| {
-            let b = [header[at], header[at + 1], header[at + 2], header[at + 3]];
-            if self.endian.big {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            }
-        };
+        let word = |at: usize| self.endian.u32(header, at);
         let caplen = usize::try_from(word(8)).ok()?;
         let consume = self.record_header_len + caplen;
         if caplen > PCAP_MAX_RECORD_LEN || avail.len() < consume {
