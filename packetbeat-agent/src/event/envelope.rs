@@ -243,16 +243,12 @@ fn endpoint_pair(
 ) {
     let [first, second] = names;
     let [first_section, second_section] = sections;
-    out.extend_from_slice(b",\"");
-    out.extend_from_slice(first.as_bytes());
-    out.extend_from_slice(b"\":");
+    json::key(out, &mut false, first);
     let start = out.len();
     out.extend_from_slice(endpoint.as_bytes());
     endpoint_tail(out, first, first_section, bytes, domain);
     let end = out.len();
-    out.extend_from_slice(b",\"");
-    out.extend_from_slice(second.as_bytes());
-    out.extend_from_slice(b"\":");
+    json::key(out, &mut false, second);
     if first_section.is_empty() && second_section.is_empty() {
         out.extend_from_within(start..end);
     } else {

@@ -83,6 +83,7 @@ pub fn uint(out: &mut Vec<u8>, n: u64) {
 
 /// Appends `"key":`, preceded by a comma unless this is the first member of its object. For the
 /// writer's own names, which need no escaping.
+#[inline]
 pub fn key(out: &mut Vec<u8>, first: &mut bool, k: &str) {
     debug_assert!(!needs_escape(k.as_bytes()), "{k}");
     if !std::mem::take(first) {
