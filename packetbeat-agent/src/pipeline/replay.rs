@@ -303,8 +303,8 @@ enum Next {
     Finish,
 }
 
-/// One worker: handles its batches in order, reads the next buffer when it has none, then
-/// publishes what is left.
+/// One worker: handles its batches in order, reading the next buffer in its turn (see [`next`]),
+/// then publishes what is left.
 fn run_worker(id: usize, cfg: &PipelineConfig, publisher: Publisher, shared: &Shared) -> anyhow::Result<()> {
     let _leave = Leave { id, shared };
     let mut worker = new_worker(id, cfg, publisher);
@@ -328,8 +328,9 @@ fn run_worker(id: usize, cfg: &PipelineConfig, publisher: Publisher, shared: &Sh
     Ok(())
 }
 
-/// Takes worker `id`'s next batch; when it has none, the reader (if no one holds it and every
-/// queue has room); else waits. Gives back the frame list of the batch last handled.
+/// What worker `id` does next: read, when no one is reading, some queue is short and every queue
+/// has room; else handle its next batch; else wait (for a batch, the reader, or room). Gives back
+/// the frame list of the batch last handled.
 fn next(id: usize, shared: &Shared, emptied: &mut Option<Vec<Frame>>) -> Next {
     let mut q = shared.queues();
     if let Some(list) = emptied.take() {
