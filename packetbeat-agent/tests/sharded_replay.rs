@@ -47,46 +47,41 @@ fn replay(path: &std::path::Path, workers: usize, dispatched: bool) -> BTreeMap<
     by_conn
 }
 
-/// Writes the capture of `spec` to a file of its own and replays it with 1 and with `workers`
-/// workers (the replay reader's hand-off): the transactions must be the same.
-fn same_with_workers(name: &str, spec: synth::Spec, workers: usize) {
+/// Writes the capture of `spec` to a file of its own and replays it with 1 worker and then with
+/// each `(workers, dispatched)` of `runs`: the 1-worker replay must find every transaction, on
+/// every connection, and each other replay the same ones.
+fn same_as_one_worker(name: &str, spec: synth::Spec, runs: &[(usize, bool)]) {
     let (bytes, _, tx) = synth::http_keepalive(spec);
     let path = std::env::temp_dir().join(format!("pb-shard-{name}-{}.pcap", std::process::id()));
     std::fs::write(&path, bytes).unwrap();
     let one = replay(&path, 1, false);
-    let many = replay(&path, workers, false);
+    let others: Vec<_> = runs.iter().map(|&(workers, dispatched)| replay(&path, workers, dispatched)).collect();
     let _ = std::fs::remove_file(&path);
     assert_eq!(one.values().map(Vec::len).sum::<usize>() as u64, tx);
     assert_eq!(one.len(), spec.conns as usize);
-    assert_eq!(one, many);
+    for (other, run) in others.iter().zip(runs) {
+        assert_eq!(&one, other, "(workers, dispatched) = {run:?}");
+    }
 }
 
 #[test]
 fn one_and_three_workers_find_the_same_transactions() {
-    let (bytes, _, tx) =
-        synth::http_keepalive(synth::Spec { conns: 60, requests: 15, body_segments: 3, segment_size: 300 });
-    let path = std::env::temp_dir().join(format!("pb-shard-{}.pcap", std::process::id()));
-    std::fs::write(&path, bytes).unwrap();
-    let one = replay(&path, 1, false);
-    let three = replay(&path, 3, false);
-    let three_dispatched = replay(&path, 3, true);
-    let _ = std::fs::remove_file(&path);
-    assert_eq!(one.values().map(Vec::len).sum::<usize>() as u64, tx);
-    assert_eq!(one.len(), 60);
-    assert_eq!(one, three);
-    assert_eq!(one, three_dispatched);
+    let spec = synth::Spec { conns: 60, requests: 15, body_segments: 3, segment_size: 300 };
+    same_as_one_worker("three", spec, &[(3, false), (3, true)]);
 }
 
 /// A capture of about 60 MB: a few hundred of the reader's buffers, so that with three workers on
 /// this machine's two cores the workers' queues fill and readers wait for room.
 #[test]
 fn three_workers_over_many_buffers_find_the_same_transactions() {
-    same_with_workers("many", synth::Spec { conns: 200, requests: 60, body_segments: 3, segment_size: 1400 }, 3);
+    let spec = synth::Spec { conns: 200, requests: 60, body_segments: 3, segment_size: 1400 };
+    same_as_one_worker("many", spec, &[(3, false)]);
 }
 
 /// One connection: every frame goes to one worker, and the other only reads for it (its own queue
 /// stays empty), waiting whenever the busy worker's queue is full.
 #[test]
 fn one_connection_over_two_workers_finds_the_same_transactions() {
-    same_with_workers("one", synth::Spec { conns: 1, requests: 20_000, body_segments: 3, segment_size: 1400 }, 2);
+    let spec = synth::Spec { conns: 1, requests: 20_000, body_segments: 3, segment_size: 1400 };
+    same_as_one_worker("one", spec, &[(2, false)]);
 }
