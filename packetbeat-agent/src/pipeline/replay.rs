@@ -1,7 +1,7 @@
 //! Replay with several workers: the file is read once, in turns by the workers themselves, and
 //! each frame's bytes go to the one worker that owns its connection without being copied.
 //!
-//! Between two batches, a worker that finds some worker's queue short (and no one reading) takes
+//! Between two batches, a worker that finds every worker's queue short (and no one reading) takes
 //! the reader and reads the next buffer of the capture: it places every frame by its symmetric flow
 //! hash (read at fixed offsets by [`peek_flow_hash`], or from the decoded segment for unusual
 //! framings) and queues each worker a batch of frame positions in that buffer, with a reference to
@@ -38,17 +38,25 @@ use crate::worker::{Publisher, Worker};
 
 /// Frames per batch; a batch also ends where the reader moves to another buffer.
 const BATCH_FRAMES: usize = 1024;
-/// A worker that finds a queue shorter than this, and no one reading, reads the next buffer before
-/// it takes its own next batch, so that the other workers rarely find their queues empty and wait
-/// while it reads. 2 workers on the HTTP keep-alive capture, median wall time of 11 interleaved
-/// rounds: reading only when the worker's own queue was empty 316 ms; with a threshold of 1, 2, 4
-/// and 8 batches 374, 305, 273 and 267 ms. Of 25 rounds in another run, 4, 8 and 16 batches: 301,
-/// 293 and 295 ms.
-const LOW_BATCHES: usize = 8;
-/// Batches queued per worker: a worker that finds any queue this long waits rather than reading
-/// more (the owner of that queue is behind), which bounds the buffers held to about
-/// `workers × QUEUED_BATCHES`.
-const QUEUED_BATCHES: usize = 32;
+/// A worker that finds no one reading and every live worker's queue shorter than this reads the
+/// next buffer before it takes its own next batch; when any queue is this long, it handles its own
+/// batches (or waits) instead.
+///
+/// Reading ahead keeps the other workers from finding their queues empty and waiting while it
+/// reads: 2 workers on the HTTP keep-alive capture, median wall time of 11 interleaved rounds,
+/// reading only when the worker's own queue was empty 316 ms; reading while any queue was shorter
+/// than 1, 2, 4 and 8 batches 374, 305, 273 and 267 ms.
+///
+/// Not further ahead: a read adds about one batch to each queue, so this bounds the buffers in
+/// flight to about `QUEUED_BATCHES + 2`, and the fewer they are, the more of them the caches still
+/// hold when their frames are handled. Until now a worker read while any queue was shorter than 8
+/// batches and every queue shorter than 32; one worker's queue then grew to 32, and 34 buffers
+/// (11 MB) were in flight, against 10 (3.2 MB) now. 2 workers, keep-alive, median wall time:
+/// 203 ms then, 195 ms now, 1 worker 314 ms (15 interleaved rounds); in another run of 11, 201 ms
+/// then, 186 ms now, and with 4 and 2 batches 191 and 236 ms. The small-response HTTP,
+/// one-request-per-connection and MySQL captures: 191, 167 and 181 ms then, 192, 165 and 179 ms
+/// now (11 rounds).
+const QUEUED_BATCHES: usize = 8;
 
 /// How many frames ahead of the one being handled a worker asks for the next frame's headers.
 /// Half of a worker's frames were read by another core, and a worker's first read of each of them
@@ -185,13 +193,8 @@ struct Queues {
 }
 
 impl Queues {
-    /// Whether a live worker's queue is short enough that it may soon wait for the reader.
+    /// Whether every live worker's queue is short enough to read ahead for it.
     fn short(&self) -> bool {
-        self.batches.iter().zip(&self.alive).any(|(q, &alive)| alive && q.len() < LOW_BATCHES)
-    }
-
-    /// Whether every live worker's queue has room for what one more read adds.
-    fn room(&self) -> bool {
         self.batches.iter().zip(&self.alive).all(|(q, &alive)| !alive || q.len() < QUEUED_BATCHES)
     }
 }
@@ -328,8 +331,8 @@ fn run_worker(id: usize, cfg: &PipelineConfig, publisher: Publisher, shared: &Sh
     Ok(())
 }
 
-/// What worker `id` does next: read, when no one is reading, some queue is short and every queue
-/// has room; else handle its next batch; else wait (for a batch, the reader, or room). Gives back
+/// What worker `id` does next: read, when no one is reading and every queue is short; else handle
+/// its next batch; else wait (for a batch, the reader, or a shorter queue). Gives back
 /// the frame list of the batch last handled.
 fn next(id: usize, shared: &Shared, emptied: &mut Option<Vec<Frame>>) -> Next {
     let mut q = shared.queues();
@@ -339,7 +342,7 @@ fn next(id: usize, shared: &Shared, emptied: &mut Option<Vec<Frame>>) -> Next {
         }
     }
     loop {
-        if q.reading.is_none() && !q.done && q.short() && q.room() {
+        if q.reading.is_none() && !q.done && q.short() {
             q.reading = Some(id);
             return Next::Read;
         }
