@@ -114,7 +114,8 @@ fn source_counters(source: &dyn PacketSource) -> Vec<(String, u64)> {
 
 /// A worker as every pipeline builds one: the configured protocols, limits and flow reporting.
 fn new_worker(id: usize, cfg: &PipelineConfig, publisher: Publisher) -> Worker {
-    let mut worker = Worker::new(id, Arc::clone(&cfg.registry), &cfg.limits, publisher, Arc::clone(&cfg.metrics));
+    let registry = Arc::new(cfg.registry.for_worker());
+    let mut worker = Worker::new(id, registry, &cfg.limits, publisher, Arc::clone(&cfg.metrics));
     worker.enable_flows(cfg.flows);
     worker
 }
