@@ -225,7 +225,13 @@ pub fn shard_of(s: &TcpSegment<'_>, n: usize) -> usize {
 
 /// The worker of `n` that owns flow hash `h`.
 fn shard_index(h: u64, n: usize) -> usize {
-    usize::try_from(h % (n.max(1) as u64)).unwrap_or(0)
+    let n = n.max(1) as u64;
+    // The same worker as `h % n`; for the usual power-of-two counts without a division, which
+    // the replay reader does for every frame. 2 workers, median of 15 interleaved rounds, with the
+    // division and without: small HTTP capture 182.6 and 179.0 ms, one request per connection
+    // 153.9 and 151.5 ms.
+    let i = if n.is_power_of_two() { h & (n - 1) } else { h % n };
+    usize::try_from(i).unwrap_or(0)
 }
 
 /// What a run did.
@@ -556,4 +562,19 @@ fn worker_loop(worker: &mut Worker, rx: &Receiver<WorkerMsg>, free: &Sender<Batc
         }
     }
     worker.finish();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_index;
+
+    #[test]
+    fn the_shard_is_the_remainder_for_any_worker_count() {
+        for n in 1..=9usize {
+            for h in [0, 1, 2, 3, 7, 8, 0x9E37_79B9_7F4A_7C15, u64::MAX - 1, u64::MAX] {
+                assert_eq!(shard_index(h, n) as u64, h % n as u64, "h {h:#x}, n {n}");
+            }
+        }
+        assert_eq!(shard_index(u64::MAX, 0), 0);
+    }
 }
