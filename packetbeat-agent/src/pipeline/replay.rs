@@ -332,8 +332,8 @@ fn run_worker(id: usize, cfg: &PipelineConfig, publisher: Publisher, shared: &Sh
 }
 
 /// What worker `id` does next: read, when no one is reading and every queue is short; else handle
-/// its next batch; else wait (for a batch, the reader, or a shorter queue). Gives back
-/// the frame list of the batch last handled.
+/// its next batch; else wait (for a batch, the reader, or a shorter queue). Gives back the frame
+/// list of the batch last handled.
 fn next(id: usize, shared: &Shared, emptied: &mut Option<Vec<Frame>>) -> Next {
     let mut q = shared.queues();
     if let Some(list) = emptied.take() {
