@@ -49,13 +49,13 @@ const BATCH_FRAMES: usize = 1024;
 ///
 /// Not further ahead: a read adds about one batch to each queue, so this bounds the buffers in
 /// flight to about `QUEUED_BATCHES + 2`, and the fewer they are, the more of them the caches still
-/// hold when their frames are handled. Until now a worker read while any queue was shorter than 8
-/// batches and every queue shorter than 32; one worker's queue then grew to 32, and 34 buffers
-/// (11 MB) were in flight, against 10 (3.2 MB) now. 2 workers, keep-alive, median wall time:
-/// 203 ms then, 195 ms now, 1 worker 314 ms (15 interleaved rounds); in another run of 11, 201 ms
-/// then, 186 ms now, and with 4 and 2 batches 191 and 236 ms. The small-response HTTP,
-/// one-request-per-connection and MySQL captures: 191, 167 and 181 ms then, 192, 165 and 179 ms
-/// now (11 rounds).
+/// hold when their frames are handled. The earlier rule (read while any queue was shorter than 8
+/// batches and every queue shorter than 32) let one worker's queue grow to 32, with 34 buffers
+/// (11 MB) in flight, against 10 (3.2 MB) with this one. 2 workers, keep-alive, median wall time:
+/// 203 ms with the earlier rule, 195 ms with this one, 1 worker 314 ms (15 interleaved rounds); in
+/// another run of 11, 201 and 186 ms, and with a threshold of 4 and 2 batches 191 and 236 ms. The
+/// small-response HTTP, one-request-per-connection and MySQL captures: 191, 167 and 181 ms with
+/// the earlier rule, 192, 165 and 179 ms with this one (11 rounds).
 const QUEUED_BATCHES: usize = 8;
 
 /// How many frames ahead of the one being handled a worker asks for the next frame's headers.
