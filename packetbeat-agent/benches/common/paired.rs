@@ -9,8 +9,16 @@
 //! host's disturbances only ever add time, and they hit the runs unevenly: the baseline is mostly
 //! the kernel's page-cache copy, while the agent's own code slowed by up to 60% in some rounds
 //! (1-worker keep-alive replays took 0.45-0.47 s in three rounds of one run and 0.55-0.71 s in
-//! the other six). The fastest run of each kind is the one least disturbed. Written to
-//! `target/bench-captures/<capture>.paired.json` for `cargo xtask bench`.
+//! the other six). The fastest run of each kind is the one least disturbed.
+//!
+//! Each run's CPU time (the process's, all threads) is taken too. What N workers spend in CPU
+//! beyond what 1 worker spends on the same file is the price of sharding (hand-offs, waits, frames
+//! read by another core); what N independent replays spend beyond N times one replay is what the
+//! machine adds when all its cores run with nothing shared. Their difference is the sharding's own
+//! cost, which the wall-clock speed-up mixes with the host's. On this guest a slow phase of the host
+//! slows CPU time as much as wall time (1-worker replays take as much CPU as wall time), so these
+//! ratios are no steadier round to round than the speed-ups; they say where the time went. Written
+//! to `target/bench-captures/<capture>.paired.json` for `cargo xtask bench`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,35 +33,62 @@ use crate::replay;
 const ROUNDS: usize = 11;
 const QUICK_ROUNDS: usize = 5;
 
-/// One round's times, in seconds (`None` with one worker: nothing to scale).
+/// Wall-clock and CPU seconds of one run.
+#[derive(Clone, Copy)]
+struct Took {
+    wall: f64,
+    cpu: f64,
+}
+
+/// One round's runs (`None` with one worker: nothing to scale).
 struct Round {
     baseline: f64,
-    one: f64,
-    many: Option<f64>,
-    ceiling: Option<f64>,
+    one: Took,
+    many: Option<Took>,
+    ceiling: Option<Took>,
 }
 
 impl Round {
     /// Agent with 1 worker against the baseline, in percent.
     fn agent_vs_baseline_pct(&self) -> f64 {
-        100.0 * self.baseline / self.one
+        100.0 * self.baseline / self.one.wall
     }
 
     /// N workers against 1.
     fn speedup(&self) -> Option<f64> {
-        self.many.map(|many| self.one / many)
+        self.many.map(|many| self.one.wall / many.wall)
     }
 
     /// N independent 1-worker replays (N times the work) against one.
     fn ceiling_speedup(&self, n: usize) -> Option<f64> {
-        self.ceiling.map(|c| n as f64 * self.one / c)
+        self.ceiling.map(|c| n as f64 * self.one.wall / c.wall)
+    }
+
+    /// The CPU N workers spend beyond what 1 worker spends on the same file, in percent.
+    fn cpu_overhead_pct(&self) -> Option<f64> {
+        self.many.map(|many| 100.0 * (many.cpu / self.one.cpu - 1.0))
+    }
+
+    /// The CPU N independent replays spend beyond N times one replay's, in percent.
+    fn ceiling_cpu_overhead_pct(&self, n: usize) -> Option<f64> {
+        self.ceiling.map(|c| 100.0 * (c.cpu / (n as f64 * self.one.cpu) - 1.0))
     }
 }
 
-fn seconds(f: impl FnOnce()) -> f64 {
+/// CPU seconds this process has used so far, in all its threads.
+fn process_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the kernel knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &raw mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+fn took(f: impl FnOnce()) -> Took {
+    let cpu = process_cpu_seconds();
     let t = Instant::now();
     f();
-    t.elapsed().as_secs_f64()
+    Took { wall: t.elapsed().as_secs_f64(), cpu: process_cpu_seconds() - cpu }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -79,17 +114,18 @@ pub fn measure(path: &Path, registry: &Arc<Registry>, n: usize) {
         // pages out what was not touched for a minute), and whichever run came first would pay the
         // disk reads; the baseline, which comes first, would look slower than it is.
         std::hint::black_box(replay::count_packets(path));
-        let baseline = seconds(|| {
+        let baseline = took(|| {
             std::hint::black_box(replay::count_packets(path));
-        });
-        let one = seconds(|| {
+        })
+        .wall;
+        let one = took(|| {
             replay_with(1);
         });
         let (many, ceiling) = if n > 1 {
-            let many = seconds(|| {
+            let many = took(|| {
                 replay_with(n);
             });
-            let ceiling = seconds(|| {
+            let ceiling = took(|| {
                 std::thread::scope(|s| {
                     for _ in 0..n {
                         s.spawn(|| replay_with(1));
@@ -106,30 +142,54 @@ pub fn measure(path: &Path, registry: &Arc<Registry>, n: usize) {
         let v: Vec<f64> = table.iter().filter_map(f).collect();
         (!v.is_empty()).then(|| median(v))
     };
-    let fastest = |f: &dyn Fn(&Round) -> Option<f64>| table.iter().filter_map(f).min_by(f64::total_cmp);
-    // The fastest run of each kind, which may come from different rounds.
+    // The fastest run of each kind (by wall-clock time, with its CPU time), which may come from
+    // different rounds.
+    let fastest =
+        |f: &dyn Fn(&Round) -> Option<Took>| table.iter().filter_map(f).min_by(|a, b| a.wall.total_cmp(&b.wall));
     let best = Round {
-        baseline: fastest(&|r| Some(r.baseline)).unwrap_or(f64::NAN),
-        one: fastest(&|r| Some(r.one)).unwrap_or(f64::NAN),
+        baseline: table.iter().map(|r| r.baseline).min_by(f64::total_cmp).unwrap_or(f64::NAN),
+        one: fastest(&|r| Some(r.one)).unwrap_or(Took { wall: f64::NAN, cpu: f64::NAN }),
         many: fastest(&|r| r.many),
         ceiling: fastest(&|r| r.ceiling),
     };
+    let wall = |t: Option<Took>| t.map(|t| t.wall);
+    let cpu = |t: Option<Took>| t.map(|t| t.cpu);
     let doc = json!({
         "rounds": table
             .iter()
-            .map(|r| json!({"baseline_s": r.baseline, "agent_1_s": r.one, "agent_n_s": r.many, "ceiling_s": r.ceiling}))
+            .map(|r| json!({
+                "baseline_s": r.baseline,
+                "agent_1_s": r.one.wall,
+                "agent_n_s": wall(r.many),
+                "ceiling_s": wall(r.ceiling),
+                "agent_1_cpu_s": r.one.cpu,
+                "agent_n_cpu_s": cpu(r.many),
+                "ceiling_cpu_s": cpu(r.ceiling),
+            }))
             .collect::<Vec<_>>(),
         "workers": n,
         "median_seconds": {
             "baseline": column(&|r| Some(r.baseline)),
-            "agent_1": column(&|r| Some(r.one)),
-            "agent_n": column(&|r| r.many),
-            "ceiling": column(&|r| r.ceiling),
+            "agent_1": column(&|r| Some(r.one.wall)),
+            "agent_n": column(&|r| wall(r.many)),
+            "ceiling": column(&|r| wall(r.ceiling)),
+        },
+        "median_cpu_seconds": {
+            "agent_1": column(&|r| Some(r.one.cpu)),
+            "agent_n": column(&|r| cpu(r.many)),
+            "ceiling": column(&|r| cpu(r.ceiling)),
         },
         "agent_vs_baseline_pct": column(&|r| Some(r.agent_vs_baseline_pct())),
         "speedup": column(&Round::speedup),
         "ceiling_speedup": column(&|r| r.ceiling_speedup(n)),
-        "fastest_seconds": { "baseline": best.baseline, "agent_1": best.one, "agent_n": best.many, "ceiling": best.ceiling },
+        "cpu_overhead_pct": column(&Round::cpu_overhead_pct),
+        "ceiling_cpu_overhead_pct": column(&|r| r.ceiling_cpu_overhead_pct(n)),
+        "fastest_seconds": {
+            "baseline": best.baseline,
+            "agent_1": best.one.wall,
+            "agent_n": wall(best.many),
+            "ceiling": wall(best.ceiling),
+        },
         "fastest": {
             "agent_vs_baseline_pct": best.agent_vs_baseline_pct(),
             "speedup": best.speedup(),
