@@ -249,16 +249,7 @@ mod tests {
     }
 
     fn agent() -> Arc<AgentInfo> {
-        Arc::new(AgentInfo {
-            name: "a".into(),
-            hostname: "h".into(),
-            id: "i".into(),
-            ephemeral_id: "e".into(),
-            version: "0".into(),
-            local_ips: vec![],
-            tags: vec![],
-            fields: None,
-        })
+        Arc::new(AgentInfo::for_tests())
     }
 
     #[test]

@@ -58,16 +58,7 @@ mod tests {
     use super::*;
 
     fn agent() -> AgentInfo {
-        AgentInfo {
-            name: "h".into(),
-            hostname: "h".into(),
-            id: "id".into(),
-            ephemeral_id: "e".into(),
-            version: "0".into(),
-            local_ips: vec![],
-            tags: vec![],
-            fields: None,
-        }
+        AgentInfo::for_tests()
     }
 
     #[test]

@@ -37,6 +37,23 @@ pub struct AgentInfo {
     pub fields: Option<(Map<String, Value>, bool)>,
 }
 
+#[cfg(test)]
+impl AgentInfo {
+    /// A fixed identity for unit tests.
+    pub(crate) fn for_tests() -> Self {
+        Self {
+            name: "h".into(),
+            hostname: "h".into(),
+            id: "id".into(),
+            ephemeral_id: "eid".into(),
+            version: "0.1.0".into(),
+            local_ips: vec![],
+            tags: vec![],
+            fields: None,
+        }
+    }
+}
+
 /// Sets a dotted key in nested maps. An existing non-object on the way is replaced.
 pub fn insert_dotted(root: &mut Map<String, Value>, key: &str, v: Value) {
     match key.split_once('.') {
@@ -493,16 +510,7 @@ mod tests {
     use crate::event::Status;
 
     fn agent() -> AgentInfo {
-        AgentInfo {
-            name: "h".into(),
-            hostname: "h".into(),
-            id: "id".into(),
-            ephemeral_id: "eid".into(),
-            version: "0.1.0".into(),
-            local_ips: vec![],
-            tags: vec![],
-            fields: None,
-        }
+        AgentInfo::for_tests()
     }
 
     /// A connection from 10.0.0.1:5555 to `server` port 80.
