@@ -92,9 +92,10 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// A publisher sending to `out` and taking buffers back from `free`.
+    /// The publisher of worker `home`, sending to `out` and taking buffers back from `free` (that
+    /// worker's own free list).
     #[must_use]
-    pub fn new(settings: PublishSettings, out: Sender<Chunk>, free: Receiver<Vec<u8>>) -> Self {
+    pub fn new(settings: PublishSettings, out: Sender<Chunk>, free: Receiver<Vec<u8>>, home: usize) -> Self {
         let tail = envelope::tail(&settings.agent);
         let via_tree = !settings.processors.is_empty() || matches!(settings.agent.fields, Some((_, true)));
         let chunk_bytes = chunk_bytes(settings.block_when_full);
@@ -102,7 +103,7 @@ impl Publisher {
             settings,
             // Full size from the start, as the spares are: grown by doubling, the first chunk was
             // copied a dozen times on its way to 2 MiB.
-            chunk: Chunk { bytes: chunk_buffer(chunk_bytes), events: 0 },
+            chunk: Chunk { bytes: chunk_buffer(chunk_bytes), events: 0, home },
             out,
             free,
             conns: ConnCache::default(),
@@ -123,7 +124,8 @@ impl Publisher {
             return;
         }
         let bytes = self.free.try_recv().unwrap_or_else(|_| chunk_buffer(self.chunk_bytes));
-        let chunk = std::mem::replace(&mut self.chunk, Chunk { bytes, events: 0 });
+        let home = self.chunk.home;
+        let chunk = std::mem::replace(&mut self.chunk, Chunk { bytes, events: 0, home });
         if self.settings.block_when_full {
             // The output thread only stops after every sender is gone, so this cannot fail while
             // it runs; if it died, its error is reported by the pipeline.

@@ -147,7 +147,7 @@ mod tests {
         let mut out = FileOutput::open(&cfg).unwrap();
         let line = format!("{{\"x\":\"{}\"}}\n", "a".repeat(300));
         for _ in 0..20 {
-            out.write_chunk(&Chunk { bytes: line.clone().into_bytes(), events: 1 }).unwrap();
+            out.write_chunk(&Chunk { bytes: line.clone().into_bytes(), events: 1, home: 0 }).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
         out.flush().unwrap();

@@ -14,6 +14,9 @@ pub struct Chunk {
     pub bytes: Vec<u8>,
     /// Events in `bytes`.
     pub events: u64,
+    /// The worker that wrote it: the emptied buffer goes back to that worker's free list, so that
+    /// its next chunk is written over memory its own core wrote last.
+    pub home: usize,
 }
 
 /// An event sink.

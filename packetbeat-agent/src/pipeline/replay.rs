@@ -26,8 +26,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 use super::{
-    handle_frame, join_all, join_output, new_worker, publish_settings, shard_index, shard_of, source_counters,
-    spawn_output, DecodeStats, PipelineConfig, Summary,
+    handle_frame, join_all, join_output, new_worker, publish_settings, publisher, shard_index, shard_of,
+    source_counters, spawn_output, DecodeStats, PipelineConfig, Summary,
 };
 use crate::capture::pcap::PcapFileSource;
 use crate::capture::{CaptureError, Poll, RawPacket};
@@ -118,7 +118,7 @@ pub fn run_replay(mut source: PcapFileSource, cfg: PipelineConfig, output: Box<d
     if n <= 1 {
         return super::run(&mut source, cfg, output);
     }
-    let (out_tx, free_rx, output_thread) = spawn_output(&cfg, output)?;
+    let (out_tx, free, output_thread) = spawn_output(&cfg, output)?;
     let publish = publish_settings(&cfg);
     let cfg = &cfg;
     let shared = Shared {
@@ -146,7 +146,7 @@ pub fn run_replay(mut source: PcapFileSource, cfg: PipelineConfig, output: Box<d
         let shared = &shared;
         let handles: Vec<_> = (0..n)
             .map(|id| {
-                let publisher = Publisher::new(publish.clone(), out_tx.clone(), free_rx.clone());
+                let publisher = publisher(&publish, &out_tx, &free, id);
                 thread::Builder::new()
                     .name(format!("worker-{id}"))
                     .spawn_scoped(scope, move || run_worker(id, cfg, publisher, shared))
