@@ -156,9 +156,9 @@ fn markdown(report: &Value) -> String {
     }
     if max_workers > 1 {
         out.push_str(&format!(
-            " ceiling {max_workers}× independent | CPU {max_workers}w vs 1w | CPU {max_workers}× independent vs {max_workers}×1w |"
+            " ceiling {max_workers}× independent | CPU {max_workers}w vs 1w | CPU {max_workers}× independent vs {max_workers}×1w | core round trip |"
         ));
-        rule.push_str("---:|---:|---:|");
+        rule.push_str("---:|---:|---:|---:|");
     }
     out.push('\n');
     out.push_str(&rule);
@@ -195,17 +195,29 @@ fn markdown(report: &Value) -> String {
         if max_workers > 1 {
             let ceiling = paired["ceiling_speedup"].as_f64().or_else(|| c["ceiling"]["speedup"].as_f64());
             out.push_str(&format!(
-                " {:.2}×{} | {} | {} |",
+                " {:.2}×{} | {} | {} | {} |",
                 ceiling.unwrap_or(f64::NAN),
                 in_parens(&fastest["ceiling_speedup"], "×"),
                 signed_pct(&paired["cpu_overhead_pct"]),
                 signed_pct(&paired["ceiling_cpu_overhead_pct"]),
+                round_trips(&paired["rounds"]),
             ));
         }
         out.push('\n');
     }
-    out.push_str("\nMB = frame bytes (the traffic, without pcap record headers); M = millions; ceiling = N independent 1-worker replays run at once (N times the work), the most N cores give on this machine; ⚠ = the agent published fewer events than the generator wrote transactions (see `verification` in replay.json). Throughput columns are criterion's means; agent/baseline, the speed-up with the most workers and the ceiling are medians of ratios taken within interleaved rounds (`paired` in replay.json), so that they compare runs made under the same conditions. In parentheses, the same ratios between the fastest round of each kind of run: this host's noise only adds time, and more to the agent's own code than to the baseline's kernel copy, so the fastest runs are the least disturbed (`paired.fastest`). CPU columns: the process CPU time (all threads) N workers spend beyond what 1 worker spends on the same file, and N independent replays beyond N times one replay, medians of per-round ratios (`paired.cpu_overhead_pct`, `paired.ceiling_cpu_overhead_pct`): the first is what sharding costs, the second what running both cores costs with nothing shared.\n");
+    out.push_str("\nMB = frame bytes (the traffic, without pcap record headers); M = millions; ceiling = N independent 1-worker replays run at once (N times the work), the most N cores give on this machine; ⚠ = the agent published fewer events than the generator wrote transactions (see `verification` in replay.json). Throughput columns are criterion's means; agent/baseline, the speed-up with the most workers and the ceiling are medians of ratios taken within interleaved rounds (`paired` in replay.json), so that they compare runs made under the same conditions. In parentheses, the same ratios between the fastest round of each kind of run: this host's noise only adds time, and more to the agent's own code than to the baseline's kernel copy, so the fastest runs are the least disturbed (`paired.fastest`). CPU columns: the process CPU time (all threads) N workers spend beyond what 1 worker spends on the same file, and N independent replays beyond N times one replay, medians of per-round ratios (`paired.cpu_overhead_pct`, `paired.ceiling_cpu_overhead_pct`): the first is what sharding costs, the second what running both cores costs with nothing shared. Core round trip: a cache line bounced between two threads right before each N-worker run (median, then the range over the rounds); the sharded run hands frames between cores, so it slows when the host places the vCPUs far apart.\n");
     out
+}
+
+/// `79 ns (78-398)`: the median and range of the rounds' `core_round_trip_ns`, or `–`.
+fn round_trips(rounds: &Value) -> String {
+    let mut ns: Vec<f64> =
+        rounds.as_array().into_iter().flatten().filter_map(|r| r["core_round_trip_ns"].as_f64()).collect();
+    ns.sort_by(f64::total_cmp);
+    match (ns.first(), ns.get(ns.len() / 2), ns.last()) {
+        (Some(lo), Some(mid), Some(hi)) => format!("{mid:.0} ns ({lo:.0}-{hi:.0})"),
+        _ => "–".to_owned(),
+    }
 }
 
 /// `+4.5 %` of a measured percentage, or `–` when there is none.

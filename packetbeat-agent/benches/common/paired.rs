@@ -17,10 +17,17 @@
 //! machine adds when all its cores run with nothing shared. Their difference is the sharding's own
 //! cost, which the wall-clock speed-up mixes with the host's. On this guest a slow phase of the host
 //! slows CPU time as much as wall time (1-worker replays take as much CPU as wall time), so these
-//! ratios are no steadier round to round than the speed-ups; they say where the time went. Written
-//! to `target/bench-captures/<capture>.paired.json` for `cargo xtask bench`.
+//! ratios are no steadier round to round than the speed-ups; they say where the time went.
+//!
+//! Right before each N-worker run, two threads bounce a cache line between two cores and the round
+//! trip is recorded. This host moves its two vCPUs between near and far placements within seconds:
+//! the round trip was 79 ns at some moments and 357-398 ns at others, and 2-worker keep-alive
+//! replays took 0.16 s and 0.21-0.22 s alongside (a worker handles frames another core read, so
+//! only the sharded run pays; independent replays share nothing and do not). Written to
+//! `target/bench-captures/<capture>.paired.json` for `cargo xtask bench`.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -46,6 +53,8 @@ struct Round {
     one: Took,
     many: Option<Took>,
     ceiling: Option<Took>,
+    /// Cross-core cache-line round trip right before `many`, in ns.
+    round_trip_ns: Option<f64>,
 }
 
 impl Round {
@@ -82,6 +91,31 @@ fn process_cpu_seconds() -> f64 {
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &raw mut ts) };
     assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// The mean time, in ns, for a cache line to go from this thread's core to another thread's and
+/// back (the two threads spin, so with two or more cores they run on two of them).
+fn core_round_trip_ns() -> f64 {
+    const TRIPS: u64 = 100_000;
+    let line = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..TRIPS {
+                while line.load(Ordering::Acquire) != 2 * i + 1 {
+                    std::hint::spin_loop();
+                }
+                line.store(2 * i + 2, Ordering::Release);
+            }
+        });
+        let t = Instant::now();
+        for i in 0..TRIPS {
+            line.store(2 * i + 1, Ordering::Release);
+            while line.load(Ordering::Acquire) != 2 * i + 2 {
+                std::hint::spin_loop();
+            }
+        }
+        t.elapsed().as_secs_f64() * 1e9 / TRIPS as f64
+    })
 }
 
 fn took(f: impl FnOnce()) -> Took {
@@ -121,7 +155,8 @@ pub fn measure(path: &Path, registry: &Arc<Registry>, n: usize) {
         let one = took(|| {
             replay_with(1);
         });
-        let (many, ceiling) = if n > 1 {
+        let (many, ceiling, round_trip_ns) = if n > 1 {
+            let round_trip_ns = core_round_trip_ns();
             let many = took(|| {
                 replay_with(n);
             });
@@ -132,11 +167,11 @@ pub fn measure(path: &Path, registry: &Arc<Registry>, n: usize) {
                     }
                 });
             });
-            (Some(many), Some(ceiling))
+            (Some(many), Some(ceiling), Some(round_trip_ns))
         } else {
-            (None, None)
+            (None, None, None)
         };
-        table.push(Round { baseline, one, many, ceiling });
+        table.push(Round { baseline, one, many, ceiling, round_trip_ns });
     }
     let column = |f: &dyn Fn(&Round) -> Option<f64>| {
         let v: Vec<f64> = table.iter().filter_map(f).collect();
@@ -151,6 +186,7 @@ pub fn measure(path: &Path, registry: &Arc<Registry>, n: usize) {
         one: fastest(&|r| Some(r.one)).unwrap_or(Took { wall: f64::NAN, cpu: f64::NAN }),
         many: fastest(&|r| r.many),
         ceiling: fastest(&|r| r.ceiling),
+        round_trip_ns: None,
     };
     let wall = |t: Option<Took>| t.map(|t| t.wall);
     let cpu = |t: Option<Took>| t.map(|t| t.cpu);
@@ -165,6 +201,7 @@ pub fn measure(path: &Path, registry: &Arc<Registry>, n: usize) {
                 "agent_1_cpu_s": r.one.cpu,
                 "agent_n_cpu_s": cpu(r.many),
                 "ceiling_cpu_s": cpu(r.ceiling),
+                "core_round_trip_ns": r.round_trip_ns,
             }))
             .collect::<Vec<_>>(),
         "workers": n,
@@ -184,6 +221,7 @@ pub fn measure(path: &Path, registry: &Arc<Registry>, n: usize) {
         "ceiling_speedup": column(&|r| r.ceiling_speedup(n)),
         "cpu_overhead_pct": column(&Round::cpu_overhead_pct),
         "ceiling_cpu_overhead_pct": column(&|r| r.ceiling_cpu_overhead_pct(n)),
+        "core_round_trip_ns": column(&|r| r.round_trip_ns),
         "fastest_seconds": {
             "baseline": best.baseline,
             "agent_1": best.one.wall,
