@@ -200,7 +200,7 @@ fn markdown(report: &Value) -> String {
                 in_parens(&fastest["ceiling_speedup"], "×"),
                 signed_pct(&paired["cpu_overhead_pct"]),
                 signed_pct(&paired["ceiling_cpu_overhead_pct"]),
-                round_trips(&paired["rounds"]),
+                round_trips(paired),
             ));
         }
         out.push('\n');
@@ -209,13 +209,12 @@ fn markdown(report: &Value) -> String {
     out
 }
 
-/// `79 ns (78-398)`: the median and range of the rounds' `core_round_trip_ns`, or `–`.
-fn round_trips(rounds: &Value) -> String {
-    let mut ns: Vec<f64> =
-        rounds.as_array().into_iter().flatten().filter_map(|r| r["core_round_trip_ns"].as_f64()).collect();
-    ns.sort_by(f64::total_cmp);
-    match (ns.first(), ns.get(ns.len() / 2), ns.last()) {
-        (Some(lo), Some(mid), Some(hi)) => format!("{mid:.0} ns ({lo:.0}-{hi:.0})"),
+/// `79 ns (78-398)`: the median the paired rounds wrote (`core_round_trip_ns`) and the range of
+/// their own round trips, or `–`.
+fn round_trips(paired: &Value) -> String {
+    let each = || paired["rounds"].as_array().into_iter().flatten().filter_map(|r| r["core_round_trip_ns"].as_f64());
+    match (paired["core_round_trip_ns"].as_f64(), each().min_by(f64::total_cmp), each().max_by(f64::total_cmp)) {
+        (Some(mid), Some(lo), Some(hi)) => format!("{mid:.0} ns ({lo:.0}-{hi:.0})"),
         _ => "–".to_owned(),
     }
 }
